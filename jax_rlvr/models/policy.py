@@ -1,0 +1,272 @@
+"""Flax NNX decoder-only transformer for the Llama and Qwen2 families, with a KV cache.
+
+Shape letters: B batch, T query tokens, S key slots (cache length), D embed_dim,
+N query heads, K kv heads, G = N // K query heads per kv head, H head_dim, F mlp_dim,
+V vocab, L layers.
+
+Conventions:
+  * `mask_BT` is 1 for real tokens and 0 for padding. Prompts are left-padded; the position of a
+    token is the number of real tokens before it, so a padded row gives the same logits as the
+    same prompt alone.
+  * Every parameter carries logical axis names (`vocab`, `embed`, `mlp`, `heads`, `kv_heads`,
+    `head_dim`) in its `sharding_names` metadata; jax_rlvr.sharding maps them to mesh axes.
+  * Rotary embeddings use the Hugging Face rotate-half layout, so HF weights load unpermuted.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from jax_rlvr.models.config import ModelConfig
+
+_NEG_INF = -1e30  # finite, so a fully masked (padding) query row gives a uniform, not NaN, softmax
+
+
+def _param(rngs, shape, names, dtype, init="normal"):
+  if init == "normal":
+    value = 0.02 * jax.random.normal(rngs.params(), shape, jnp.float32)
+  elif init == "ones":
+    value = jnp.ones(shape, jnp.float32)
+  else:
+    value = jnp.zeros(shape, jnp.float32)
+  return nnx.Param(value.astype(dtype), sharding_names=names, eager_sharding=False)
+
+
+@struct.dataclass
+class KVCache:
+  """Preallocated keys and values of all layers.
+
+  k, v: [L, B, S, K, H] in the compute dtype. mask_BS: bool, True where slot s holds a real
+  token. index: int32 scalar, the next slot to write (all rows write the same slot; ragged
+  prompts are left-padded so they end together).
+  """
+
+  k: jax.Array
+  v: jax.Array
+  mask_BS: jax.Array
+  index: jax.Array
+
+  @classmethod
+  def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
+    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+    return cls(
+      k=jnp.zeros(shape, cfg.jnp_dtype),
+      v=jnp.zeros(shape, cfg.jnp_dtype),
+      mask_BS=jnp.zeros((batch, max_len), bool),
+      index=jnp.zeros((), jnp.int32),
+    )
+
+  def repeat(self, n: int) -> KVCache:
+    """Repeats every row n times (row b -> rows b*n .. b*n+n-1): G samples share one prefill."""
+    return KVCache(
+      k=jnp.repeat(self.k, n, axis=1),
+      v=jnp.repeat(self.v, n, axis=1),
+      mask_BS=jnp.repeat(self.mask_BS, n, axis=0),
+      index=self.index,
+    )
+
+
+def positions_from_mask(mask_BT: jax.Array) -> jax.Array:
+  """Position of each token = number of real tokens before it (0 for left padding)."""
+  return jnp.maximum(jnp.cumsum(mask_BT.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def apply_rope(x_BTnH: jax.Array, positions_BT: jax.Array, theta: float) -> jax.Array:
+  """Rotary embedding in the HF rotate-half layout; computed in float32."""
+  head_dim = x_BTnH.shape[-1]
+  inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+  angles_BTh = positions_BT[..., None].astype(jnp.float32) * inv_freq
+  angles_BTH = jnp.concatenate([angles_BTh, angles_BTh], axis=-1)[:, :, None, :]
+  x = x_BTnH.astype(jnp.float32)
+  x1, x2 = jnp.split(x, 2, axis=-1)
+  rotated = jnp.concatenate([-x2, x1], axis=-1)
+  out = x * jnp.cos(angles_BTH) + rotated * jnp.sin(angles_BTH)
+  return out.astype(x_BTnH.dtype)
+
+
+class RMSNorm(nnx.Module):
+  def __init__(self, dim: int, eps: float, dtype, *, rngs: nnx.Rngs):
+    self.eps = eps
+    self.scale = _param(rngs, (dim,), ("embed",), dtype, init="ones")
+
+  def __call__(self, x):
+    x32 = x.astype(jnp.float32)
+    normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+    return self.scale.value.astype(x.dtype) * normed.astype(x.dtype)
+
+
+class Attention(nnx.Module):
+  """Grouped-query attention with optional q/k/v bias (Qwen2)."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    D, N, K, H, p = (
+      cfg.embed_dim,
+      cfg.num_heads,
+      cfg.num_kv_heads,
+      cfg.head_dim,
+      cfg.jnp_param_dtype,
+    )
+    self.q = _param(rngs, (D, N, H), ("embed", "heads", "head_dim"), p)
+    self.k = _param(rngs, (D, K, H), ("embed", "kv_heads", "head_dim"), p)
+    self.v = _param(rngs, (D, K, H), ("embed", "kv_heads", "head_dim"), p)
+    self.o = _param(rngs, (N, H, D), ("heads", "head_dim", "embed"), p)
+    if cfg.qkv_bias:
+      self.q_bias = _param(rngs, (N, H), ("heads", "head_dim"), p, init="zeros")
+      self.k_bias = _param(rngs, (K, H), ("kv_heads", "head_dim"), p, init="zeros")
+      self.v_bias = _param(rngs, (K, H), ("kv_heads", "head_dim"), p, init="zeros")
+
+  def _project(self, x_BTD, name):
+    w = getattr(self, name).value.astype(x_BTD.dtype)
+    y = jnp.einsum("btd,dnh->btnh", x_BTD, w)
+    if self.cfg.qkv_bias:
+      y = y + getattr(self, f"{name}_bias").value.astype(y.dtype)
+    return y
+
+  def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
+    """Returns (out_BTD, (k_BTKH, v_BTKH)): the output and the new tokens' keys and values.
+
+    Without a cache, keys are the T tokens themselves (S = T). With `kv_cache=(k, v)` of
+    shape [B, S, K, H], the new keys are placed at slots [write_index, write_index + T).
+    `key_mask_BS` marks real keys; causality is by slot order.
+    """
+    cfg = self.cfg
+    B, T, _ = x_BTD.shape
+    q_BTNH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg.rope_theta)
+    k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg.rope_theta)
+    v_BTKH = self._project(x_BTD, "v")
+    if kv_cache is None:
+      k_BSKH, v_BSKH, start = k_BTKH, v_BTKH, 0
+    else:
+      k_BSKH = jax.lax.dynamic_update_slice_in_dim(kv_cache[0], k_BTKH, write_index, axis=1)
+      v_BSKH = jax.lax.dynamic_update_slice_in_dim(kv_cache[1], v_BTKH, write_index, axis=1)
+      start = write_index
+    S = k_BSKH.shape[1]
+    G = cfg.num_heads // cfg.num_kv_heads
+    q_BTKGH = q_BTNH.reshape(B, T, cfg.num_kv_heads, G, cfg.head_dim)
+    scores = jnp.einsum(
+      "btkgh,bskh->bkgts", q_BTKGH, k_BSKH, preferred_element_type=jnp.float32
+    ) / jnp.sqrt(jnp.float32(cfg.head_dim))
+    causal_TS = (start + jnp.arange(T))[:, None] >= jnp.arange(S)[None, :]
+    allowed_BTS = causal_TS[None] & key_mask_BS[:, None, :]
+    scores = jnp.where(allowed_BTS[:, None, None], scores, _NEG_INF)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v_BSKH.dtype)
+    out_BTKGH = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH)
+    out_BTNH = out_BTKGH.reshape(B, T, cfg.num_heads, cfg.head_dim)
+    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o.value.astype(out_BTNH.dtype))
+    return out_BTD, (k_BTKH, v_BTKH)
+
+
+class MLP(nnx.Module):
+  """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    D, F, p = cfg.embed_dim, cfg.mlp_dim, cfg.jnp_param_dtype
+    self.gate = _param(rngs, (D, F), ("embed", "mlp"), p)
+    self.up = _param(rngs, (D, F), ("embed", "mlp"), p)
+    self.down = _param(rngs, (F, D), ("mlp", "embed"), p)
+
+  def __call__(self, x_BTD):
+    dt = x_BTD.dtype
+    h = jax.nn.silu(x_BTD @ self.gate.value.astype(dt)) * (x_BTD @ self.up.value.astype(dt))
+    return h @ self.down.value.astype(dt)
+
+
+class Block(nnx.Module):
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    p = cfg.jnp_param_dtype
+    self.attn_norm = RMSNorm(cfg.embed_dim, cfg.norm_eps, p, rngs=rngs)
+    self.attn = Attention(cfg, rngs=rngs)
+    self.mlp_norm = RMSNorm(cfg.embed_dim, cfg.norm_eps, p, rngs=rngs)
+    self.mlp = MLP(cfg, rngs=rngs)
+
+  def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
+    attn_out, kv = self.attn(
+      self.attn_norm(x_BTD), positions_BT, key_mask_BS, kv_cache, write_index
+    )
+    x_BTD = x_BTD + attn_out
+    x_BTD = x_BTD + self.mlp(self.mlp_norm(x_BTD))
+    return x_BTD, kv
+
+
+class Policy(nnx.Module):
+  """Decoder-only language model. `policy(tokens_BT)` returns float32 logits [B, T, V]."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    self.cfg = cfg
+    p = cfg.jnp_param_dtype
+    self.embed = _param(rngs, (cfg.vocab_size, cfg.embed_dim), ("vocab", "embed"), p)
+    self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
+    self.final_norm = RMSNorm(cfg.embed_dim, cfg.norm_eps, p, rngs=rngs)
+    if not cfg.tie_embeddings:
+      self.lm_head = _param(rngs, (cfg.embed_dim, cfg.vocab_size), ("embed", "vocab"), p)
+
+  def _run_blocks(self, tokens_BT, positions_BT, key_mask_BS, cache):
+    """Returns (h_BTD, cache with the new keys/values written, or None without a cache)."""
+    x_BTD = self.embed.value[tokens_BT].astype(self.cfg.jnp_dtype)
+    for layer, block in enumerate(self.blocks):
+      kv = None if cache is None else (cache.k[layer], cache.v[layer])
+      index = None if cache is None else cache.index
+      if self.cfg.remat:
+        x_BTD, (k_BTKH, v_BTKH) = nnx.remat(lambda blk, *a: blk(*a))(
+          block, x_BTD, positions_BT, key_mask_BS, kv, index
+        )
+      else:
+        x_BTD, (k_BTKH, v_BTKH) = block(x_BTD, positions_BT, key_mask_BS, kv, index)
+      if cache is not None:
+        # Update the stacked buffer in place rather than re-stacking all layers every step.
+        at = (layer, 0, cache.index, 0, 0)
+        cache = cache.replace(
+          k=jax.lax.dynamic_update_slice(cache.k, k_BTKH[None].astype(cache.k.dtype), at),
+          v=jax.lax.dynamic_update_slice(cache.v, v_BTKH[None].astype(cache.v.dtype), at),
+        )
+    return self.final_norm(x_BTD), cache
+
+  def hidden_states(self, tokens_BT, *, positions_BT=None, mask_BT=None):
+    """Final normalised hidden states [B, T, D] (compute dtype), without a cache."""
+    if mask_BT is None:
+      mask_BT = jnp.ones(tokens_BT.shape, jnp.int32)
+    if positions_BT is None:
+      positions_BT = positions_from_mask(mask_BT)
+    h_BTD, _ = self._run_blocks(tokens_BT, positions_BT, mask_BT.astype(bool), None)
+    return h_BTD
+
+  def logits(self, h_BTD):
+    """float32 logits [B, T, V] from hidden states [B, T, D]."""
+    if self.cfg.tie_embeddings:
+      return jnp.einsum(
+        "btd,vd->btv",
+        h_BTD,
+        self.embed.value.astype(h_BTD.dtype),
+        preferred_element_type=jnp.float32,
+      )
+    return jnp.einsum(
+      "btd,dv->btv",
+      h_BTD,
+      self.lm_head.value.astype(h_BTD.dtype),
+      preferred_element_type=jnp.float32,
+    )
+
+  def __call__(self, tokens_BT, *, positions_BT=None, mask_BT=None):
+    """Causal logits [B, T, V] float32; positions follow `mask_BT` (default all real)."""
+    return self.logits(self.hidden_states(tokens_BT, positions_BT=positions_BT, mask_BT=mask_BT))
+
+  def decode_step(self, tokens_BT, positions_BT, mask_BT, cache: KVCache):
+    """Runs T new tokens against `cache`, writing them at slots [index, index + T).
+
+    Used for both prefill (T = prompt length, mask_BT marks left padding) and decoding (T = 1).
+    Returns (logits_BTV float32, updated cache).
+    """
+    T = tokens_BT.shape[1]
+    key_mask_BS = jax.lax.dynamic_update_slice_in_dim(
+      cache.mask_BS, mask_BT.astype(bool), cache.index, axis=1
+    )
+    cache = cache.replace(mask_BS=key_mask_BS)
+    h_BTD, cache = self._run_blocks(tokens_BT, positions_BT, key_mask_BS, cache)
+    return self.logits(h_BTD), cache.replace(index=cache.index + T)
+
+
+def count_params(model: nnx.Module) -> int:
+  return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
