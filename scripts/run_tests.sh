@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up .venv with the test extras and runs the whole test suite (CI runs exactly this).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh --tests
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+exec .venv/bin/python -m pytest -q tests "$@"
