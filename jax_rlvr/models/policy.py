@@ -253,11 +253,10 @@ class Policy(nnx.Module):
     """Causal logits [B, T, V] float32; positions follow `mask_BT` (default all real)."""
     return self.logits(self.hidden_states(tokens_BT, positions_BT=positions_BT, mask_BT=mask_BT))
 
-  def decode_step(self, tokens_BT, positions_BT, mask_BT, cache: KVCache):
-    """Runs T new tokens against `cache`, writing them at slots [index, index + T).
+  def decode_hidden(self, tokens_BT, positions_BT, mask_BT, cache: KVCache):
+    """Like `decode_step`, but returns final hidden states [B, T, D] instead of logits.
 
-    Used for both prefill (T = prompt length, mask_BT marks left padding) and decoding (T = 1).
-    Returns (logits_BTV float32, updated cache).
+    Lets a prefill project only the last position to the vocabulary.
     """
     T = tokens_BT.shape[1]
     key_mask_BS = jax.lax.dynamic_update_slice_in_dim(
@@ -265,7 +264,16 @@ class Policy(nnx.Module):
     )
     cache = cache.replace(mask_BS=key_mask_BS)
     h_BTD, cache = self._run_blocks(tokens_BT, positions_BT, key_mask_BS, cache)
-    return self.logits(h_BTD), cache.replace(index=cache.index + T)
+    return h_BTD, cache.replace(index=cache.index + T)
+
+  def decode_step(self, tokens_BT, positions_BT, mask_BT, cache: KVCache):
+    """Runs T new tokens against `cache`, writing them at slots [index, index + T).
+
+    Used for both prefill (T = prompt length, mask_BT marks left padding) and decoding (T = 1).
+    Returns (logits_BTV float32, updated cache).
+    """
+    h_BTD, cache = self.decode_hidden(tokens_BT, positions_BT, mask_BT, cache)
+    return self.logits(h_BTD), cache
 
 
 def count_params(model: nnx.Module) -> int:
