@@ -1,0 +1,1 @@
+"""Synthetic verifiable tasks: problem generators, demonstrations and verifiers (pure Python)."""
