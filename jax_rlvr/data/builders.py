@@ -142,6 +142,7 @@ def prepare_arithmetic(data_dir: str | os.PathLike, **config_kwargs: Any) -> dic
     data_dir=os.fspath(data_dir),
     file_format="array_record",
   )
+  tfds.disable_progress_bar()  # no bars for a few thousand synthetic records
   prepare_offline(builder)
   return builder.as_data_source()
 

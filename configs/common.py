@@ -1,0 +1,133 @@
+"""Shared pieces of every experiment config.
+
+Paper symbols: G = rollout.group_size, ε_low / ε_high = rl.eps_low / rl.eps_high,
+N = rl.mini_batches × rl.epochs (off-policy updates per rollout batch), λ = weight of tokens with
+positive advantage (rl.lambda_schedule), δ / Δ = rl.entropy_target / rl.lambda_step.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The embedded default task and model; experiment files override what they change."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_steps = 160  # GRPO iterations (one rollout batch each), after the warm-up
+  c.log_every = 1
+
+  c.model = ml_collections.ConfigDict()
+  c.model.preset = "tiny"  # jax_rlvr.models.PRESETS; vocab_size follows the tokenizer
+  c.model.hf_checkpoint = ""  # a local Hugging Face directory: overrides preset when set
+  c.model.dtype = "float32"
+  c.model.param_dtype = "float32"
+  c.model.remat = False
+
+  c.tokenizer = ml_collections.ConfigDict()
+  c.tokenizer.kind = "char"  # 'char' (synthetic tasks) or 'hf' (tokenizer.json in tokenizer.path)
+  c.tokenizer.path = ""
+
+  c.data = ml_collections.ConfigDict()
+  c.data.task = "arithmetic"
+  c.data.data_dir = ""  # default: <workdir>/data
+  c.data.train_size = 20000
+  c.data.test_size = 512
+  c.data.max_prompt_len = 16  # prompts are left-padded to this many tokens
+
+  # Supervised warm-up on noisy demonstrations: moderate accuracy, high entropy before RL.
+  c.warmup = ml_collections.ConfigDict()
+  c.warmup.steps = 400
+  c.warmup.batch_size = 64
+  c.warmup.learning_rate = 3e-3
+  c.warmup.noise = 0.35  # probability of an arithmetic slip per demonstration step
+
+  c.rollout = ml_collections.ConfigDict()
+  c.rollout.prompts_per_step = 32  # P
+  c.rollout.group_size = 8  # G
+  c.rollout.max_new_tokens = 40
+  c.rollout.temperature = 1.0
+  c.rollout.top_p = 1.0
+  c.rollout.top_k = 0
+
+  c.rl = ml_collections.ConfigDict()
+  c.rl.advantage = "grpo"  # grpo | dr_grpo | rloo
+  c.rl.std_ddof = 1  # unbiased group std, as in veRL
+  c.rl.loss_agg = "token-mean"  # token-mean | seq-mean-token-mean | seq-mean-token-sum-norm
+  c.rl.eps_low = 0.2
+  c.rl.eps_high = 0.2
+  c.rl.clip = True  # False = Clip-Free
+  c.rl.dual_clip_c = 0.0  # 0 = off; else the dual-clip bound c (> 1) for negative advantages
+  c.rl.mini_batches = 1  # gradient steps per epoch over one rollout batch
+  c.rl.epochs = 1  # N = mini_batches * epochs
+  # λ, the weight of positive-advantage tokens: constant | stage | epoch | entropy_guided | pi
+  c.rl.lambda_schedule = "constant"
+  c.rl.pos_weight = 1.0  # λ of the constant schedule (1.0 = GRPO, 0.0 = "Adv ≤ 0 only")
+  c.rl.neg_weight = 1.0  # weight of negative-advantage tokens (0.0 = "Adv ≥ 0 only")
+  c.rl.lambda_init = 0.0  # λ_0 of the entropy_guided schedule
+  c.rl.lambda_epochs = 2  # E of the epoch schedule: λ = (e-1)/(E-1) over E equal parts of the run
+  c.rl.entropy_target = 0.2  # δ (entropy_guided, adaptive entropy, PI controller)
+  c.rl.lambda_step = 0.05  # Δ
+  c.rl.pi_kp = 1.0  # EntroPIC-style controller gains
+  c.rl.pi_ki = 0.1
+  # Entropy control: none | entropy_bonus | adaptive_entropy | clip_cov | kl_cov | entropy_adv |
+  # rand_pos_clip | top_entropy (the 80/20 rule). λ schedule "pi" is the EntroPIC-style controller.
+  c.rl.method = "none"
+  c.rl.entropy_coef = 0.0  # α for entropy_bonus; initial coefficient for adaptive_entropy
+  c.rl.entropy_coef_step = 0.0005  # adaptive_entropy step
+  c.rl.cov_fraction = 2e-4  # Clip-Cov r / KL-Cov k
+  c.rl.cov_bounds = (1.0, 5.0)  # Clip-Cov covariance window
+  c.rl.kl_cov_beta = 1.0
+  c.rl.entropy_adv_alpha = 0.4
+  c.rl.entropy_adv_kappa = 2.0
+  c.rl.rand_pos_clip_fraction = 0.02
+  c.rl.top_entropy_fraction = 0.2
+  c.rl.kl_coef = 0.0  # > 0 adds KL to a frozen reference policy (the policy at RL start)
+  c.rl.kl_estimator = "k3"  # k1 | k2 | k3 | k1+ | k3+ (straight-through: value kX, gradient k2)
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.learning_rate = 1e-3
+  c.optim.warmup_steps = 10
+  c.optim.weight_decay = 0.0
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.99
+  c.optim.grad_clip = 1.0
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.every = 40  # GRPO steps between evals (0 = only at start and end)
+  c.eval.num_prompts = 128
+  c.eval.k = 8
+  c.eval.temperature = 1.0
+  c.eval.top_p = 1.0
+  c.eval.pass_ks = (1, 2, 4, 8)
+  c.eval.batch_prompts = 64
+
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every = 40  # steps (warm-up steps count)
+  c.checkpoint.max_to_keep = 2
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.shape = (-1, 1, 1)
+  c.mesh.axes = ("data", "fsdp", "tensor")
+  return c
+
+
+def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks any config so that it runs in well under a minute on a 2-core CPU."""
+  c.num_steps = 3
+  c.data.train_size = 256
+  c.data.test_size = 16
+  c.warmup.steps = min(c.warmup.steps, 4)
+  c.warmup.batch_size = 16
+  c.rollout.prompts_per_step = 4
+  c.rollout.group_size = 4
+  c.eval.every = 0
+  c.eval.num_prompts = 8
+  c.eval.k = 4
+  c.eval.pass_ks = (1, 4)
+  c.eval.batch_prompts = 8
+  c.checkpoint.every = 2
+  return c
+
+
+def parse_arg(arg):
+  """'smoke' or 'smoke,foo' -> {'smoke': True, 'foo': True}; used by get_config(arg)."""
+  return {part: True for part in (arg or "").split(",") if part}

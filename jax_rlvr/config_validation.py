@@ -1,0 +1,189 @@
+"""`validate_config(config)`: rejects bad values before anything compiles, naming field and fix."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import ml_collections
+
+from jax_rlvr import components
+from jax_rlvr.models import PRESETS
+from jax_rlvr.rl import advantages, entropy_control, kl, losses
+
+LAMBDA_SCHEDULES = (*entropy_control.LAMBDA_SCHEDULES, "entropy_guided", "pi")
+METHODS = (
+  "none",
+  "entropy_bonus",
+  "adaptive_entropy",
+  "kl_cov",
+  "entropy_adv",
+  *entropy_control.TOKEN_MASK_FNS,
+)
+
+
+class ConfigError(ValueError):
+  """A config value that cannot work; the message names the field and the fix."""
+
+
+def _check(ok: bool, field: str, value, fix: str):
+  if not ok:
+    raise ConfigError(f"config.{field}={value!r} is invalid: {fix}")
+
+
+def _one_of(c, field: str, choices):
+  value = _get(c, field)
+  _check(value in choices, field, value, f"choose one of {list(choices)}.")
+
+
+def _get(c, field: str):
+  for part in field.split("."):
+    c = c[part]
+  return c
+
+
+def mesh_data_size(mesh_shape, num_devices: int) -> int:
+  """Devices on the batch axes (data × fsdp) for a mesh shape with at most one -1."""
+  shape = list(mesh_shape)
+  if shape.count(-1) == 1:
+    known = math.prod(s for s in shape if s != -1)
+    shape[shape.index(-1)] = num_devices // known
+  return shape[0] * shape[1]
+
+
+def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
+  """Raises ConfigError on the first invalid field."""
+  num_devices = jax.device_count() if num_devices is None else num_devices
+  r, rl = c.rollout, c.rl
+
+  _check(c.num_steps >= 0, "num_steps", c.num_steps, "use 0 or more GRPO steps.")
+  _check(c.warmup.steps >= 0, "warmup.steps", c.warmup.steps, "use 0 or more warm-up steps.")
+  _check(
+    c.model.hf_checkpoint or c.model.preset in PRESETS,
+    "model.preset",
+    c.model.preset,
+    f"choose one of {sorted(PRESETS)} or set model.hf_checkpoint to a local directory.",
+  )
+  _one_of(c, "tokenizer.kind", ("char", "hf"))
+  _check(
+    c.tokenizer.kind != "hf" or bool(c.tokenizer.path),
+    "tokenizer.path",
+    c.tokenizer.path,
+    "tokenizer.kind='hf' needs the directory holding tokenizer.json.",
+  )
+  _one_of(c, "data.task", tuple(components.TASKS))
+  _check(
+    c.data.max_prompt_len > 0,
+    "data.max_prompt_len",
+    c.data.max_prompt_len,
+    "use a positive number of tokens.",
+  )
+
+  _check(
+    r.group_size >= 2,
+    "rollout.group_size",
+    r.group_size,
+    "GRPO compares responses within a group; use G >= 2 (the paper uses 8-16).",
+  )
+  _check(
+    r.prompts_per_step >= 1,
+    "rollout.prompts_per_step",
+    r.prompts_per_step,
+    "use at least one prompt per step.",
+  )
+  _check(r.max_new_tokens >= 1, "rollout.max_new_tokens", r.max_new_tokens, "use >= 1.")
+  _check(
+    r.temperature > 0,
+    "rollout.temperature",
+    r.temperature,
+    "use a positive temperature (RL needs sampling, not greedy decoding).",
+  )
+  _check(0 < r.top_p <= 1, "rollout.top_p", r.top_p, "use a value in (0, 1].")
+  _check(r.top_k >= 0, "rollout.top_k", r.top_k, "use 0 (off) or a positive k.")
+  batch = r.prompts_per_step * r.group_size
+  data_size = mesh_data_size(c.mesh.shape, num_devices)
+  _check(
+    list(c.mesh.shape).count(-1) <= 1,
+    "mesh.shape",
+    tuple(c.mesh.shape),
+    "use at most one -1 (meaning: the remaining devices).",
+  )
+  _check(
+    batch % max(data_size, 1) == 0,
+    "rollout.prompts_per_step",
+    r.prompts_per_step,
+    f"prompts × G = {batch} must be divisible by the {data_size} devices of the data and "
+    "fsdp mesh axes; change prompts_per_step, group_size or mesh.shape.",
+  )
+
+  _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
+  _one_of(c, "rl.loss_agg", losses.AGG_MODES)
+  _one_of(c, "rl.lambda_schedule", LAMBDA_SCHEDULES)
+  _one_of(c, "rl.method", METHODS)
+  _one_of(c, "rl.kl_estimator", tuple(kl.KL_ESTIMATORS))
+  for field in ("eps_low", "eps_high"):
+    value = rl[field]
+    _check(
+      0 < value < 1,
+      f"rl.{field}",
+      value,
+      "the clip range ε must lie in (0, 1); to disable clipping set rl.clip=False.",
+    )
+  _check(
+    rl.dual_clip_c == 0 or rl.dual_clip_c > 1,
+    "rl.dual_clip_c",
+    rl.dual_clip_c,
+    "use 0 (off) or a bound c > 1 (3.0 is usual).",
+  )
+  _check(rl.mini_batches >= 1, "rl.mini_batches", rl.mini_batches, "use >= 1.")
+  _check(rl.epochs >= 1, "rl.epochs", rl.epochs, "use >= 1.")
+  _check(
+    batch % rl.mini_batches == 0,
+    "rl.mini_batches",
+    rl.mini_batches,
+    f"the rollout batch of {batch} responses must split evenly into mini-batches.",
+  )
+  for field in ("pos_weight", "neg_weight", "lambda_init"):
+    _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
+  if rl.lambda_schedule == "epoch":
+    _check(
+      rl.lambda_epochs >= 2 and c.num_steps % rl.lambda_epochs == 0,
+      "rl.lambda_epochs",
+      rl.lambda_epochs,
+      f"the epoch-wise schedule needs E >= 2 epochs dividing num_steps={c.num_steps}.",
+    )
+  if rl.lambda_schedule == "stage":
+    _check(c.num_steps >= 2, "num_steps", c.num_steps, "the stage schedule needs >= 2 steps.")
+  _check(rl.entropy_target >= 0, "rl.entropy_target", rl.entropy_target, "use δ >= 0.")
+  _check(0 < rl.lambda_step <= 1, "rl.lambda_step", rl.lambda_step, "use Δ in (0, 1].")
+  _check(0 < rl.cov_fraction < 1, "rl.cov_fraction", rl.cov_fraction, "use a fraction in (0, 1).")
+  lo, hi = rl.cov_bounds
+  _check(lo < hi, "rl.cov_bounds", tuple(rl.cov_bounds), "need lower < upper.")
+  _check(
+    0 < rl.top_entropy_fraction <= 1,
+    "rl.top_entropy_fraction",
+    rl.top_entropy_fraction,
+    "use a fraction in (0, 1].",
+  )
+  _check(
+    0 <= rl.rand_pos_clip_fraction <= 1,
+    "rl.rand_pos_clip_fraction",
+    rl.rand_pos_clip_fraction,
+    "use a fraction in [0, 1].",
+  )
+  _check(rl.kl_coef >= 0, "rl.kl_coef", rl.kl_coef, "use 0 (off) or a positive coefficient.")
+  _check(
+    rl.method != "entropy_bonus" or rl.entropy_coef != 0,
+    "rl.entropy_coef",
+    rl.entropy_coef,
+    "method 'entropy_bonus' needs a non-zero α (the paper: 0.001, 0.002, -0.001).",
+  )
+
+  _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
+  _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
+  _check(c.eval.k >= 1, "eval.k", c.eval.k, "use at least one sample per prompt.")
+  bad_ks = [k for k in c.eval.pass_ks if not 1 <= k <= c.eval.k]
+  _check(
+    not bad_ks, "eval.pass_ks", tuple(c.eval.pass_ks), f"each k must be in [1, eval.k={c.eval.k}]."
+  )
+  _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")

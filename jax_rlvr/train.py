@@ -1,0 +1,384 @@
+"""GRPO training: `train_and_evaluate(config, workdir)`.
+
+One run = `config.warmup.steps` supervised warm-up steps on noisy demonstrations (skipped when 0),
+then `config.num_steps` GRPO iterations. One GRPO iteration samples G responses for each of P
+prompts, grades them, computes group advantages, recomputes old log-probs with a forward pass of
+the sampling policy, and takes N = mini_batches × epochs gradient steps on that rollout batch.
+
+Shape letters: P prompts, G samples per prompt, B = P·G responses, L prompt tokens, N new tokens.
+Steps are counted globally: warm-up steps 1..W, then GRPO steps W+1..W+num_steps; metrics.jsonl
+records both (`phase` = "warmup" | "rl"), with `rl_step` counting GRPO iterations from 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import tqdm
+from absl import logging
+from flax import nnx, struct
+
+from jax_rlvr import (
+  checkpointing,
+  components,
+  config_validation,
+  evaluate,
+  metric_writer,
+  plotting,
+  sampling,
+)
+from jax_rlvr import rl_step as rl_step_lib
+from jax_rlvr.data import batching
+from jax_rlvr.models import scoring
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a resumed run needs on the device side (the data position is in `meta`)."""
+
+  step: jax.Array  # int32 scalar: steps done (warm-up + GRPO)
+  params: nnx.State
+  opt_state: optax.OptState
+  key: jax.Array  # uint32 key data; step keys are fold_in(key, step)
+  controllers: rl_step_lib.Controllers
+  ref_params: nnx.State | None = None
+
+
+def make_optimizer(learning_rate: float, warmup_steps: int, c: ml_collections.ConfigDict):
+  """AdamW with linear warm-up to a constant rate and global-norm gradient clipping."""
+  schedule = optax.join_schedules(
+    [
+      optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)),
+      optax.constant_schedule(learning_rate),
+    ],
+    [max(warmup_steps, 1)],
+  )
+  return optax.chain(
+    optax.clip_by_global_norm(c.grad_clip),
+    optax.adamw(schedule, b1=c.b1, b2=c.b2, weight_decay=c.weight_decay),
+  )
+
+
+def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
+  """One supervised step: mean token NLL of the demonstration (response) tokens."""
+
+  def loss_fn(params):
+    policy = nnx.merge(graphdef, params)
+    logp_BN, _ = scoring.response_logprobs(
+      policy,
+      batch["prompt_tokens"],
+      batch["prompt_mask"],
+      batch["response_tokens"],
+      batch["response_mask"],
+    )
+    mask = batch["response_mask"].astype(jnp.float32)
+    return -jnp.sum(logp_BN * mask) / jnp.maximum(mask.sum(), 1.0)
+
+  loss, grads = jax.value_and_grad(loss_fn)(state.params)
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics = {"sft_loss": loss, "grad_norm": optax.global_norm(grads)}
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def rl_update(state: TrainState, rollout, rewards_B, *, graphdef, optimizer, hp):
+  """Advantages, old log-probs and N gradient steps on one rollout batch; updates controllers."""
+  key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+  params, opt_state, controllers, metrics = rl_step_lib.update_on_rollout(
+    state.params,
+    state.opt_state,
+    state.controllers,
+    state.ref_params,
+    rollout,
+    rewards_B,
+    key,
+    graphdef=graphdef,
+    optimizer=optimizer,
+    hp=hp,
+  )
+  new_state = state.replace(
+    step=state.step + 1, params=params, opt_state=opt_state, controllers=controllers
+  )
+  return new_state, metrics
+
+
+class Trainer:
+  """Holds the jitted functions, data and writers of one run."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    config_validation.validate_config(config)
+    self.config = config
+    self.workdir = workdir
+    os.makedirs(workdir, exist_ok=True)
+    self.is_main = jax.process_index() == 0
+    if self.is_main:
+      with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
+
+    self.tokenizer = components.build_tokenizer(config)
+    policy = components.build_policy(config, self.tokenizer)
+    self.graphdef, params = nnx.split(policy)  # all of the policy's state is parameters
+    self.task = components.build_task(config)
+    self.train_iter, self.warmup_iter, self.eval_records = components.build_data(config, workdir)
+    self.warmup_optimizer = make_optimizer(
+      config.warmup.learning_rate, max(config.warmup.steps // 10, 1), config.optim
+    )
+    self.rl_optimizer = make_optimizer(
+      config.optim.learning_rate, config.optim.warmup_steps, config.optim
+    )
+    self.hp = rl_step_lib.RLHyperParams.from_config(config)
+    self.sampling_config = sampling.SamplingConfig(
+      max_new_tokens=config.rollout.max_new_tokens,
+      temperature=config.rollout.temperature,
+      top_p=config.rollout.top_p,
+      top_k=config.rollout.top_k,
+      num_samples=config.rollout.group_size,
+      eos_id=self.tokenizer.eos_id,
+      pad_id=self.tokenizer.pad_id,
+    )
+    self.initial_state = TrainState(
+      step=jnp.zeros((), jnp.int32),
+      params=params,
+      opt_state=self.warmup_optimizer.init(params),
+      key=jax.random.key_data(jax.random.key(config.seed)),
+      controllers=rl_step_lib.init_controllers(self.hp),
+      ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
+    )
+    self._warmup_step = jax.jit(
+      functools.partial(warmup_step, graphdef=self.graphdef, optimizer=self.warmup_optimizer),
+      donate_argnums=0,
+    )
+    self._rl_update = jax.jit(
+      functools.partial(rl_update, graphdef=self.graphdef, optimizer=self.rl_optimizer, hp=self.hp),
+      donate_argnums=0,
+    )
+    self.checkpointer = checkpointing.Checkpointer(
+      workdir, every=config.checkpoint.every, max_to_keep=config.checkpoint.max_to_keep
+    )
+
+  # -- state -------------------------------------------------------------------------------------
+
+  def restore_or_init(self) -> TrainState:
+    if self.checkpointer.latest_step() is None:
+      return self.initial_state
+    state, meta = self.checkpointer.restore(self.initial_state)
+    self.train_iter.set_state(meta["data"])
+    self.warmup_iter.set_state(meta["warmup_data"])
+    return state
+
+  def start_rl(self, state: TrainState) -> TrainState:
+    """At the warm-up -> RL boundary: fresh RL optimiser state, reference policy = current."""
+    return state.replace(
+      opt_state=self.rl_optimizer.init(state.params),
+      # A copy: the train state is donated to the update, and one buffer cannot be donated twice.
+      ref_params=jax.tree.map(jnp.copy, state.params) if self.config.rl.kl_coef > 0 else None,
+    )
+
+  def save(self, state: TrainState, *, force: bool = False):
+    step = int(state.step)
+    meta = {"data": self.train_iter.get_state(), "warmup_data": self.warmup_iter.get_state()}
+    return self.checkpointer.save(step, state, meta, force=force)
+
+  # -- one step of each phase --------------------------------------------------------------------
+
+  def warmup_batch(self):
+    c = self.config
+    batch = next(self.warmup_iter)
+    pt, pm = batching.encode_prompts(self.tokenizer, batch["prompt"], c.data.max_prompt_len)
+    ids = [self.tokenizer.encode(r, add_eos=True) for r in batch["response"]]
+    rt, rm = batching.pad_tokens(
+      ids, c.rollout.max_new_tokens, self.tokenizer.pad_id, left=False, what="demonstration"
+    )
+    return {"prompt_tokens": pt, "prompt_mask": pm, "response_tokens": rt, "response_mask": rm}
+
+  def rl_iteration(self, state: TrainState):
+    c = self.config
+    t0 = time.perf_counter()
+    batch = next(self.train_iter)
+    prompt_tokens, prompt_mask = batching.encode_prompts(
+      self.tokenizer, list(batch["prompt"]), c.data.max_prompt_len
+    )
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    out = sampling.generate(
+      self.graphdef,
+      state.params,
+      prompt_tokens,
+      prompt_mask,
+      jax.random.fold_in(key, 1),
+      self.sampling_config,
+    )
+    response_tokens = np.asarray(out.response_tokens_BN)
+    lengths = np.asarray(out.lengths_B)
+    t1 = time.perf_counter()
+    answers = np.repeat(np.asarray(batch["answer"]), c.rollout.group_size)
+    texts = [
+      self.tokenizer.decode(response_tokens[i, : lengths[i]], skip_special_tokens=True)
+      for i in range(len(lengths))
+    ]
+    rewards = np.asarray(
+      [self.task.verify(text, str(ans)) for text, ans in zip(texts, answers, strict=True)],
+      np.float32,
+    )
+    t2 = time.perf_counter()
+    state, metrics = self._rl_update(state, out, rewards)
+    metrics = jax.device_get(metrics)
+    t3 = time.perf_counter()
+    metrics.update(
+      time_sample_s=t1 - t0,
+      time_grade_s=t2 - t1,
+      time_train_s=t3 - t2,
+      reward_mean=float(rewards.mean()),
+      accuracy=float((rewards > 0.5).mean()),
+    )
+    return state, metrics, texts[0]
+
+  # -- the loop ----------------------------------------------------------------------------------
+
+  def evaluate(self, state: TrainState) -> dict:
+    return evaluate.evaluate_policy(
+      self.graphdef,
+      state.params,
+      self.eval_records,
+      self.tokenizer,
+      self.task,
+      self.config,
+      key=jax.random.fold_in(jax.random.key(self.config.seed), 10_000_019),
+    )
+
+  def run(self) -> dict:
+    c = self.config
+    state = self.restore_or_init()
+    start = int(state.step)
+    total = c.warmup.steps + c.num_steps
+    writer = metric_writer.MetricWriter(self.workdir, enabled=self.is_main, truncate_from=start + 1)
+    eval_writer = metric_writer.MetricWriter(
+      self.workdir, "eval", enabled=self.is_main, truncate_from=start + 1
+    )
+    preempt = checkpointing.PreemptionFlag().install()
+    bar = tqdm.tqdm(
+      total=total, initial=start, desc="train", dynamic_ncols=True, disable=not self.is_main
+    )
+    t_start = time.time()
+    stopped_early = False
+    try:
+      while int(state.step) < total:
+        step = int(state.step)
+        if step < c.warmup.steps:
+          state, metrics = self._warmup_step(state, self.warmup_batch())
+          metrics = {"phase": "warmup", **jax.device_get(metrics)}
+          bar.set_postfix(phase="warmup", loss=f"{metrics['sft_loss']:.3f}")
+        else:
+          if step == c.warmup.steps:
+            state = self.start_rl(state)
+            if not self._eval_done(step):
+              self._log_eval(eval_writer, step, state)
+          state, metrics, example = self.rl_iteration(state)
+          metrics = {"phase": "rl", "rl_step": step + 1 - c.warmup.steps, **metrics}
+          bar.set_postfix(
+            reward=f"{metrics['reward_mean']:.2f}",
+            entropy=f"{metrics['entropy']:.3f}",
+            lam=f"{metrics['pos_weight']:.2f}",
+          )
+          rl_steps = step + 1 - c.warmup.steps
+          if c.eval.every and rl_steps % c.eval.every == 0 and step + 1 < total:
+            self._log_eval(eval_writer, step + 1, state)
+        self._check_finite(metrics, step + 1)
+        writer.write(step + 1, metrics)
+        bar.update(1)
+        self.save(state)
+        if preempt.is_set():
+          logging.warning("Preempted at step %d: saving and exiting.", int(state.step))
+          stopped_early = True
+          break
+      if not stopped_early and not self._eval_done(total):
+        self._log_eval(eval_writer, total, state)
+    finally:
+      bar.close()
+      self.save(state, force=True)
+      self.checkpointer.close()
+      writer.close()
+      eval_writer.close()
+      preempt.uninstall()
+    summary = {
+      "stopped_early": stopped_early,
+      "step": int(state.step),
+      "wall_time_s": time.time() - t_start,
+    }
+    if not stopped_early and self.is_main:
+      summary.update(self._summarize())
+      plotting.plot_run(self.workdir)
+    return summary
+
+  def _eval_done(self, step: int) -> bool:
+    return any(
+      r.get("step") == step
+      for r in metric_writer.read_jsonl(os.path.join(self.workdir, "eval.jsonl"))
+    )
+
+  def _log_eval(self, eval_writer, step: int, state: TrainState):
+    result = self.evaluate(state)
+    eval_writer.write(step, {"rl_step": step - self.config.warmup.steps, **result})
+    logging.info("eval at step %d: %s", step, json.dumps(result))
+
+  @staticmethod
+  def _check_finite(metrics: dict, step: int):
+    for key in ("sft_loss", "loss", "grad_norm", "approx_kl"):
+      if key in metrics and not np.isfinite(metrics[key]):
+        raise FloatingPointError(
+          f"Non-finite {key}={metrics[key]} at step {step}; stopping before it reaches a "
+          "checkpoint. Lower optim.learning_rate or check the data."
+        )
+
+  def _summarize(self) -> dict:
+    """Initial vs final eval accuracy and rollout entropy (first / last 5 GRPO steps)."""
+    rl = [r for r in metric_writer.read_jsonl(writer_path(self.workdir)) if r.get("phase") == "rl"]
+    evals = metric_writer.read_jsonl(os.path.join(self.workdir, "eval.jsonl"))
+    out = {}
+    if evals:
+      k = self.config.eval.k
+      out["initial_accuracy"] = evals[0][f"avg@{k}"]
+      out["final_accuracy"] = evals[-1][f"avg@{k}"]
+    if rl:
+      out["initial_entropy"] = float(np.mean([r["entropy"] for r in rl[:5]]))
+      out["final_entropy"] = float(np.mean([r["entropy"] for r in rl[-5:]]))
+      out["final_pos_weight"] = rl[-1]["pos_weight"]
+    return out
+
+
+def writer_path(workdir: str) -> str:
+  return os.path.join(workdir, "metrics.jsonl")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Runs (or resumes) the configured training in `workdir`; returns a short summary dict."""
+  return Trainer(config, workdir).run()
+
+
+def format_summary(summary: dict, workdir: str) -> str:
+  """A few lines for the terminal at the end of a run."""
+  if summary.get("stopped_early"):
+    return f"Stopped early at step {summary['step']} (checkpoint saved); rerun to resume."
+  lines = [f"Finished {summary['step']} steps in {summary['wall_time_s'] / 60:.1f} min."]
+  if "initial_accuracy" in summary:
+    lines.append(
+      f"  eval accuracy   {summary['initial_accuracy']:.3f} -> "
+      f"{summary['final_accuracy']:.3f}   (before -> after GRPO)"
+    )
+  if "initial_entropy" in summary:
+    lines.append(
+      f"  token entropy   {summary['initial_entropy']:.3f} -> "
+      f"{summary['final_entropy']:.3f}   (first -> last 5 GRPO steps)"
+    )
+    lines.append(f"  final λ         {summary['final_pos_weight']:.2f}")
+  lines.append(
+    f"  metrics: {workdir}/metrics.jsonl, eval: {workdir}/eval.jsonl, plots: {workdir}/plots/"
+  )
+  return "\n".join(lines)

@@ -1,0 +1,38 @@
+r"""Train a policy with GRPO (and optional warm-up) as the config says.
+
+  python scripts/train.py --workdir DIR [--config configs/<exp>.py[:arg]] [--config.a.b=value ...]
+
+Without --config the embedded default (configs/default.py) runs. Rerunning with the same
+--workdir resumes from its latest checkpoint.
+"""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
+_CONFIG = config_flags.DEFINE_config_file(
+  "config", _DEFAULT_CONFIG, "Experiment config file (configs/*.py[:arg]).", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  del argv
+  from jax_rlvr import train
+
+  logging.set_verbosity(logging.WARNING)
+  summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  print(train.format_summary(summary, _WORKDIR.value))
+  with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)
