@@ -1,0 +1,88 @@
+"""Per-token log-probs and entropies of responses under a policy, from one full forward pass.
+
+Shape letters: B batch, P prompt length, N response length, T = P + N - 1 input tokens,
+D embed_dim, V vocab, C chunk length, K number of chunks.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jax_rlvr.models.policy import Policy
+
+
+def token_logprobs(logits_BNV: jax.Array, tokens_BN: jax.Array, temperature: float = 1.0):
+  """Returns (logp_BN, entropy_BN) of `tokens_BN` under softmax(logits / temperature), float32."""
+  logp_BNV = jax.nn.log_softmax(logits_BNV.astype(jnp.float32) / temperature, axis=-1)
+  logp_BN = jnp.take_along_axis(logp_BNV, tokens_BN[..., None], axis=-1)[..., 0]
+  entropy_BN = -jnp.sum(jnp.exp(logp_BNV) * logp_BNV, axis=-1)
+  return logp_BN, entropy_BN
+
+
+def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):
+  """`token_logprobs(policy.logits(h_BND), ...)` with at most [B, chunk_size, V] logits live.
+
+  Each chunk is rematerialised, so the backward pass does not keep the chunks' logits either.
+  """
+  B, N, D = h_BND.shape
+  K = -(-N // chunk_size)
+  pad = K * chunk_size - N
+  h_KBCD = jnp.pad(h_BND, ((0, 0), (0, pad), (0, 0))).reshape(B, K, chunk_size, D).swapaxes(0, 1)
+  tokens_KBC = jnp.pad(tokens_BN, ((0, 0), (0, pad))).reshape(B, K, chunk_size).swapaxes(0, 1)
+  graphdef, state = nnx.split(policy)
+
+  @jax.checkpoint
+  def chunk(state, h_BCD, tokens_BC):
+    logits_BCV = nnx.merge(graphdef, state).logits(h_BCD)
+    return token_logprobs(logits_BCV, tokens_BC, temperature)
+
+  logp_KBC, entropy_KBC = jax.lax.map(lambda xs: chunk(state, *xs), (h_KBCD, tokens_KBC))
+  unchunk = lambda x_KBC: x_KBC.swapaxes(0, 1).reshape(B, K * chunk_size)[:, :N]
+  return unchunk(logp_KBC), unchunk(entropy_KBC)
+
+
+def response_logprobs(
+  policy: Policy,
+  prompt_tokens_BP: jax.Array,
+  prompt_mask_BP: jax.Array,
+  response_tokens_BN: jax.Array,
+  response_mask_BN: jax.Array,
+  *,
+  temperature: float = 1.0,
+  chunk_size: int | None = None,
+) -> tuple[jax.Array, jax.Array]:
+  """Log-prob and entropy of every response token, given the prompt, in one forward pass.
+
+  Args:
+    policy: the NNX policy (differentiable through its parameters).
+    prompt_tokens_BP, prompt_mask_BP: left-padded prompts, mask 1 for real tokens.
+    response_tokens_BN, response_mask_BN: responses, mask 1 for real tokens (up to and including
+      EOS); masked tokens may hold anything.
+    temperature: the distribution is softmax(logits / temperature), for both outputs.
+    chunk_size: if set, project to the vocabulary `chunk_size` positions at a time, so the
+      [B, N, V] logits are never materialised at once (also not for the backward pass).
+
+  Returns:
+    (logp_BN, entropy_BN), float32, 0 where `response_mask_BN` is 0. entropy_BN is the entropy of
+    the full next-token distribution at each response position.
+  """
+  P = prompt_tokens_BP.shape[1]
+  N = response_tokens_BN.shape[1]
+  response_tokens_BN = response_tokens_BN.astype(jnp.int32)
+  # The last response token is only predicted, never an input.
+  tokens_BT = jnp.concatenate([prompt_tokens_BP.astype(jnp.int32), response_tokens_BN[:, :-1]], 1)
+  mask_BT = jnp.concatenate(
+    [prompt_mask_BP.astype(jnp.int32), response_mask_BN[:, :-1].astype(jnp.int32)], axis=1
+  )
+  h_BTD = policy.hidden_states(tokens_BT, mask_BT=mask_BT)
+  h_BND = h_BTD[:, P - 1 :]  # position t predicts token t + 1
+  if chunk_size is None or chunk_size >= N:
+    logp_BN, entropy_BN = token_logprobs(policy.logits(h_BND), response_tokens_BN, temperature)
+  else:
+    logp_BN, entropy_BN = _chunked_token_logprobs(
+      policy, h_BND, response_tokens_BN, temperature, chunk_size
+    )
+  valid_BN = response_mask_BN.astype(bool)
+  return jnp.where(valid_BN, logp_BN, 0.0), jnp.where(valid_BN, entropy_BN, 0.0)

@@ -1,0 +1,271 @@
+"""Jitted autoregressive sampling: one prefill over the prompts, then a KV-cache decode loop.
+
+Shape letters: B rows, P prompt length, N = max_new_tokens, V vocab, C candidate tokens after
+top-k / top-p truncation. `generate` takes B prompts and returns B * G rows (G = num_samples).
+
+Conventions:
+  * Prompts are left-padded (`prompt_mask` is 0 on the left), so every row writes the same cache
+    slot at every step.
+  * With G = num_samples > 1 the prompts are prefilled once and the cache is repeated: output row
+    i * G + g is sample g of prompt i (prompt-major, contiguous groups for GRPO).
+  * A row stops at its first EOS: the EOS itself is part of the response (mask 1), later tokens are
+    `pad_id` with mask 0. The loop ends when every row has stopped or after N tokens.
+  * The sampling distribution is temperature -> top-k -> top-p: top-p acts on the renormalised
+    top-k distribution, and keeps the smallest prefix of the sorted tokens whose mass is >= top_p
+    (always at least the most likely token).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from jax_rlvr.models.policy import KVCache, Policy, positions_from_mask
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+  """Static sampling settings (hashable: a static argument of the jitted `generate`).
+
+  Attributes:
+    max_new_tokens: N, the most tokens generated per row.
+    temperature: divides the logits before truncation; ignored when `greedy`.
+    top_p: nucleus mass in (0, 1]; 1 keeps everything.
+    top_k: keep the k most likely tokens; 0 keeps everything.
+    greedy: take the argmax (the sampled distribution is then a point mass: sample_logp = 0).
+    num_samples: G, samples per prompt.
+    eos_id: one id or a tuple of ids that end a row; `()` never stops early.
+    pad_id: written after EOS and in rows' unused columns.
+  """
+
+  max_new_tokens: int
+  temperature: float = 1.0
+  top_p: float = 1.0
+  top_k: int = 0
+  greedy: bool = False
+  num_samples: int = 1
+  eos_id: int | tuple[int, ...]
+  pad_id: int = 0
+
+  def __post_init__(self):
+    if not isinstance(self.eos_id, int):
+      object.__setattr__(self, "eos_id", tuple(int(i) for i in self.eos_id))
+    if self.max_new_tokens < 1:
+      raise ValueError(f"max_new_tokens={self.max_new_tokens} must be >= 1.")
+    if not self.greedy and not self.temperature > 0:
+      raise ValueError(f"temperature={self.temperature} must be > 0 (or set greedy=True).")
+    if not 0 < self.top_p <= 1:
+      raise ValueError(f"top_p={self.top_p} must be in (0, 1].")
+    if self.top_k < 0:
+      raise ValueError(f"top_k={self.top_k} must be >= 0 (0 turns it off).")
+    if self.num_samples < 1:
+      raise ValueError(f"num_samples={self.num_samples} must be >= 1.")
+
+  @property
+  def eos_ids(self) -> tuple[int, ...]:
+    return (self.eos_id,) if isinstance(self.eos_id, int) else self.eos_id
+
+
+@struct.dataclass
+class SampleOutput:
+  """Generated rows; B = prompts * num_samples. Log-probs and entropies are float32, 0 where masked.
+
+  prompt_tokens_BP, prompt_mask_BP: the prompts (int32), repeated per sample.
+  response_tokens_BN: int32, `pad_id` after EOS. response_mask_BN: int32, 1 up to and including EOS.
+  sample_logp_BN: log-prob of the token under the distribution it was drawn from (after
+    temperature, top-k and top-p; 0 for greedy).
+  policy_logp_BN: log-prob under the plain policy (temperature 1, no truncation).
+  entropy_BN: entropy of the plain policy's full next-token distribution.
+  lengths_B: int32 response lengths. finished_B: bool, the row produced an EOS.
+  num_steps: int32 scalar, positions sampled (1 from the prefill + decode steps); < N when every
+    row stopped early.
+  """
+
+  prompt_tokens_BP: jax.Array
+  prompt_mask_BP: jax.Array
+  response_tokens_BN: jax.Array
+  response_mask_BN: jax.Array
+  sample_logp_BN: jax.Array
+  policy_logp_BN: jax.Array
+  entropy_BN: jax.Array
+  lengths_B: jax.Array
+  finished_B: jax.Array
+  num_steps: jax.Array
+
+
+def sampling_logits(logits_BV: jax.Array, config: SamplingConfig):
+  """The distribution sampled from, as logits over candidates: returns (logits_BC, ids_BC).
+
+  Excluded candidates have logit -inf. `ids_BC` maps candidates to vocabulary ids; it is None when
+  nothing is truncated (C = V, candidates in vocabulary order). Not used for greedy decoding.
+  """
+  scaled_BV = logits_BV.astype(jnp.float32) / config.temperature
+  V = scaled_BV.shape[-1]
+  k = config.top_k if 0 < config.top_k < V else 0
+  if k == 0 and config.top_p < 1:
+    k = V  # top-p needs the whole vocabulary sorted
+  if k == 0:
+    return scaled_BV, None
+  logits_BC, ids_BC = jax.lax.top_k(scaled_BV, k)
+  if config.top_p < 1:
+    probs_BC = jax.nn.softmax(logits_BC, axis=-1)
+    mass_before_BC = jnp.cumsum(probs_BC, axis=-1) - probs_BC
+    logits_BC = jnp.where(mass_before_BC < config.top_p, logits_BC, -jnp.inf)
+  return logits_BC, ids_BC
+
+
+def _take(x_BV, ids_B):
+  return jnp.take_along_axis(x_BV, ids_B[:, None], axis=-1)[:, 0]
+
+
+def _choose_tokens(logits_BV, key, config: SamplingConfig):
+  """Returns (tokens_B, sample_logp_B, policy_logp_B, entropy_B) for one position."""
+  logits_BV = logits_BV.astype(jnp.float32)
+  logp_BV = jax.nn.log_softmax(logits_BV, axis=-1)
+  entropy_B = -jnp.sum(jnp.exp(logp_BV) * logp_BV, axis=-1)
+  if config.greedy:
+    tokens_B = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
+    sample_logp_B = jnp.zeros(tokens_B.shape, jnp.float32)
+  else:
+    cand_logits_BC, ids_BC = sampling_logits(logits_BV, config)
+    choice_B = jax.random.categorical(key, cand_logits_BC, axis=-1)
+    sample_logp_B = _take(jax.nn.log_softmax(cand_logits_BC, axis=-1), choice_B)
+    tokens_B = choice_B if ids_BC is None else _take(ids_BC, choice_B)
+    tokens_B = tokens_B.astype(jnp.int32)
+  return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B
+
+
+@struct.dataclass
+class _LoopState:
+  step: jax.Array  # next column to fill
+  cache: KVCache
+  logits_BV: jax.Array  # next-token logits for column `step`
+  done_B: jax.Array
+  tokens_BN: jax.Array
+  mask_BN: jax.Array
+  sample_logp_BN: jax.Array
+  policy_logp_BN: jax.Array
+  entropy_BN: jax.Array
+
+
+def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
+  """Samples column `state.step` from `state.logits_BV`; rows already done get pad / zeros."""
+  tokens_B, sample_logp_B, policy_logp_B, entropy_B = _choose_tokens(
+    state.logits_BV, jax.random.fold_in(key, state.step), config
+  )
+  live_B = ~state.done_B
+  tokens_B = jnp.where(live_B, tokens_B, config.pad_id)
+  is_eos_B = jnp.zeros_like(live_B)
+  for eos in config.eos_ids:
+    is_eos_B |= tokens_B == eos
+
+  def put(buf_BN, col_B):
+    col_B = jnp.where(live_B, col_B, jnp.zeros_like(col_B))
+    return jax.lax.dynamic_update_slice_in_dim(buf_BN, col_B[:, None], state.step, axis=1)
+
+  return state.replace(
+    done_B=state.done_B | (live_B & is_eos_B),
+    tokens_BN=jax.lax.dynamic_update_slice_in_dim(
+      state.tokens_BN, tokens_B[:, None], state.step, axis=1
+    ),
+    mask_BN=put(state.mask_BN, live_B.astype(jnp.int32)),
+    sample_logp_BN=put(state.sample_logp_BN, sample_logp_B),
+    policy_logp_BN=put(state.policy_logp_BN, policy_logp_B),
+    entropy_BN=put(state.entropy_BN, entropy_B),
+  )
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "config"))
+def generate(
+  graphdef: nnx.GraphDef,
+  params: nnx.State,
+  prompt_tokens_BP: jax.Array,
+  prompt_mask_BP: jax.Array,
+  key: jax.Array,
+  config: SamplingConfig,
+) -> SampleOutput:
+  """Samples `config.num_samples` responses per prompt.
+
+  Args:
+    graphdef, params: `graphdef, params = nnx.split(policy)` (the policy's whole state, which is
+      its parameters). `nnx.split(policy, nnx.Param, ...)[:2]` gives the same pair.
+    prompt_tokens_BP: int, B prompts, left-padded to length P.
+    prompt_mask_BP: 1 for real prompt tokens, 0 for the left padding.
+    key: PRNG key; the same key gives the same samples.
+    config: static `SamplingConfig`.
+
+  Returns:
+    `SampleOutput` with B * num_samples rows, prompt-major.
+  """
+  policy: Policy = nnx.merge(graphdef, params)
+  G, N = config.num_samples, config.max_new_tokens
+  num_prompts, P = prompt_tokens_BP.shape
+  B = num_prompts * G
+  prompt_tokens_BP = prompt_tokens_BP.astype(jnp.int32)
+  prompt_mask_BP = prompt_mask_BP.astype(jnp.int32)
+
+  # The last sampled token is never fed back, so P + N - 1 slots suffice.
+  cache = KVCache.init(policy.cfg, num_prompts, P + N - 1)
+  h_BPD, cache = policy.decode_hidden(
+    prompt_tokens_BP, positions_from_mask(prompt_mask_BP), prompt_mask_BP, cache
+  )
+  logits_BV = policy.logits(h_BPD[:, -1:])[:, 0]
+  prompt_tokens_BP = jnp.repeat(prompt_tokens_BP, G, axis=0)
+  prompt_mask_BP = jnp.repeat(prompt_mask_BP, G, axis=0)
+  prompt_len_B = jnp.sum(prompt_mask_BP, axis=-1)
+
+  zeros_BN = jnp.zeros((B, N), jnp.float32)
+  state = _LoopState(
+    step=jnp.zeros((), jnp.int32),
+    cache=cache.repeat(G),
+    logits_BV=jnp.repeat(logits_BV, G, axis=0),
+    done_B=jnp.zeros((B,), bool),
+    tokens_BN=jnp.full((B, N), config.pad_id, jnp.int32),
+    mask_BN=jnp.zeros((B, N), jnp.int32),
+    sample_logp_BN=zeros_BN,
+    policy_logp_BN=zeros_BN,
+    entropy_BN=zeros_BN,
+  )
+  state = _fill_column(state, key, config)
+  state = state.replace(step=state.step + 1)
+
+  def cond(state: _LoopState):
+    return (state.step < N) & ~jnp.all(state.done_B)
+
+  def body(state: _LoopState):
+    prev_B1 = jax.lax.dynamic_slice_in_dim(state.tokens_BN, state.step - 1, 1, axis=1)
+    positions_B1 = (prompt_len_B + state.step - 1)[:, None]
+    h_B1D, cache = policy.decode_hidden(prev_B1, positions_B1, jnp.ones_like(prev_B1), state.cache)
+    state = state.replace(cache=cache, logits_BV=policy.logits(h_B1D)[:, 0])
+    state = _fill_column(state, key, config)
+    return state.replace(step=state.step + 1)
+
+  state = jax.lax.while_loop(cond, body, state)
+  return SampleOutput(
+    prompt_tokens_BP=prompt_tokens_BP,
+    prompt_mask_BP=prompt_mask_BP,
+    response_tokens_BN=state.tokens_BN,
+    response_mask_BN=state.mask_BN,
+    sample_logp_BN=state.sample_logp_BN,
+    policy_logp_BN=state.policy_logp_BN,
+    entropy_BN=state.entropy_BN,
+    lengths_B=jnp.sum(state.mask_BN, axis=-1),
+    finished_B=state.done_B,
+    num_steps=state.step,
+  )
+
+
+def sample(
+  policy: Policy,
+  prompt_tokens_BP: jax.Array,
+  prompt_mask_BP: jax.Array,
+  key: jax.Array,
+  config: SamplingConfig,
+) -> SampleOutput:
+  """`generate` on an NNX policy (splits it; see `generate` for the arguments)."""
+  graphdef, params = nnx.split(policy)
+  return generate(graphdef, params, prompt_tokens_BP, prompt_mask_BP, key, config)

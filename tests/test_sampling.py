@@ -1,0 +1,283 @@
+"""Tests of the KV-cache sampler (jax_rlvr.sampling) and the full-forward scorer (scoring)."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from jax_rlvr.models.config import get_preset
+from jax_rlvr.models.policy import Policy
+from jax_rlvr.models.scoring import response_logprobs
+from jax_rlvr.sampling import SamplingConfig, generate, sample
+
+PROMPT_LENS = (7, 4, 1, 5)
+P = max(PROMPT_LENS)
+N = 10
+PAD = 0
+
+
+@pytest.fixture(scope="module")
+def policy():
+  # Untied head scaled up: next-token entropy ~2 nats on a 32-token vocabulary, so greedy has
+  # clear winners and samples still vary.
+  cfg = get_preset("tiny", tie_embeddings=False)
+  model = Policy(cfg, rngs=nnx.Rngs(0))
+  model.lm_head[...] = model.lm_head[...] * 10.0
+  return model
+
+
+@pytest.fixture(scope="module")
+def prompts():
+  """Ragged, left-padded prompts: (tokens_BP, mask_BP)."""
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(1, 32, size=(len(PROMPT_LENS), P))
+  mask = (np.arange(P)[None] >= P - np.array(PROMPT_LENS)[:, None]).astype(np.int32)
+  return jnp.asarray(np.where(mask, tokens, PAD), jnp.int32), jnp.asarray(mask)
+
+
+score = nnx.jit(response_logprobs, static_argnames=("temperature", "chunk_size"))
+forward = nnx.jit(lambda model, tokens_BT, mask_BT: model(tokens_BT, mask_BT=mask_BT))
+
+
+def _run(policy, prompts, key=0, **kwargs):
+  kwargs.setdefault("max_new_tokens", N)
+  kwargs.setdefault("eos_id", ())
+  kwargs.setdefault("pad_id", PAD)
+  return jax.device_get(sample(policy, *prompts, jax.random.key(key), SamplingConfig(**kwargs)))
+
+
+def _response_logits(policy, out):
+  """Full-forward (no cache) logits [B, N, V] that predict each response token."""
+  tokens = jnp.concatenate([out.prompt_tokens_BP, out.response_tokens_BN[:, :-1]], axis=1)
+  mask = jnp.concatenate([out.prompt_mask_BP, out.response_mask_BN[:, :-1]], axis=1)
+  logits = forward(policy, tokens, mask)
+  return np.asarray(logits[:, out.prompt_tokens_BP.shape[1] - 1 :], np.float64)
+
+
+def _reference_sample_logp(logits_V, token, temperature, top_k, top_p):
+  """Log-prob of `token` under temperature -> top-k -> top-p, from scratch in NumPy."""
+  z = logits_V / temperature
+  kept = np.argsort(-z, kind="stable")
+  if top_k:
+    kept = kept[:top_k]
+  p = np.exp(z[kept] - z[kept].max())
+  p /= p.sum()
+  kept = kept[(np.cumsum(p) - p) < top_p]
+  assert token in kept, f"token {token} outside the truncated support {kept}"
+  return z[token] - np.log(np.sum(np.exp(z[kept] - z[kept].max()))) - z[kept].max()
+
+
+# The last one is reused by other tests (same static config, no recompilation).
+FULL_SETTINGS = dict(eos_id=8, temperature=0.7, top_k=6, top_p=0.8, num_samples=2)
+
+
+@pytest.mark.parametrize(
+  "settings",
+  [
+    dict(temperature=1.0),
+    dict(temperature=1.3, top_p=0.8),
+    dict(temperature=0.7, top_k=6),
+    FULL_SETTINGS,
+  ],
+)
+def test_logps_match_full_forward(policy, prompts, settings):
+  out = _run(policy, prompts, key=1, **{"eos_id": 8, **settings})
+  valid = out.response_mask_BN.astype(bool)
+  assert valid[:, 0].all() and out.num_steps > 1
+
+  logp, entropy = score(
+    policy, out.prompt_tokens_BP, out.prompt_mask_BP, out.response_tokens_BN, out.response_mask_BN
+  )
+  np.testing.assert_allclose(out.policy_logp_BN, logp, atol=1e-5)
+  np.testing.assert_allclose(out.entropy_BN, entropy, atol=1e-5)
+  assert (entropy[valid] > 0.1).all()  # the test is not trivially about one-hot distributions
+
+  logits = _response_logits(policy, out)
+  expected = np.zeros(valid.shape)
+  for b, n in zip(*np.nonzero(valid), strict=True):
+    expected[b, n] = _reference_sample_logp(
+      logits[b, n],
+      out.response_tokens_BN[b, n],
+      settings["temperature"],
+      settings.get("top_k", 0),
+      settings.get("top_p", 1.0),
+    )
+  np.testing.assert_allclose(out.sample_logp_BN, expected, atol=1e-5)
+  for field in ("sample_logp_BN", "policy_logp_BN", "entropy_BN"):
+    assert getattr(out, field).dtype == np.float32
+    assert (getattr(out, field)[~valid] == 0).all()
+
+
+def test_greedy_equals_argmax_of_full_forward(policy, prompts):
+  out = _run(policy, prompts, greedy=True)
+  assert out.num_steps == N and (out.lengths_B == N).all()
+  # The growing sequence lives in a fixed [B, P + N] buffer (one compilation); the slots after it
+  # cannot change its logits, since attention is causal.
+  tokens = np.concatenate([np.asarray(prompts[0]), np.zeros((len(PROMPT_LENS), N), np.int32)], 1)
+  mask = np.concatenate([np.asarray(prompts[1]), np.ones((len(PROMPT_LENS), N), np.int32)], 1)
+  for n in range(N):
+    logits = forward(policy, jnp.asarray(tokens), jnp.asarray(mask))
+    tokens[:, P + n] = np.argmax(np.asarray(logits[:, P + n - 1]), axis=-1)
+  np.testing.assert_array_equal(out.response_tokens_BN, tokens[:, P:])
+  assert len({tuple(row) for row in tokens[:, P:]}) == len(PROMPT_LENS)
+  assert (out.sample_logp_BN == 0).all()
+
+
+def test_key_determines_samples(policy, prompts):
+  a = _run(policy, prompts, key=3)
+  b = _run(policy, prompts, key=3)
+  c = _run(policy, prompts, key=4)
+  np.testing.assert_array_equal(a.response_tokens_BN, b.response_tokens_BN)
+  np.testing.assert_array_equal(a.sample_logp_BN, b.sample_logp_BN)
+  assert (a.response_tokens_BN != c.response_tokens_BN).mean() > 0.3
+
+
+def _check_stops_at_eos(out, free, eos_ids):
+  """`out` sampled with `eos_ids`, `free` with the same key and no EOS."""
+  hits = np.isin(free.response_tokens_BN, eos_ids)
+  finished = hits.any(axis=1)
+  lengths = np.where(finished, np.argmax(hits, axis=1) + 1, N)
+  cols = np.arange(N)[None]
+  valid = cols < lengths[:, None]
+  np.testing.assert_array_equal(out.finished_B, finished)
+  np.testing.assert_array_equal(out.lengths_B, lengths)
+  np.testing.assert_array_equal(out.response_mask_BN, valid.astype(np.int32))
+  np.testing.assert_array_equal(
+    out.response_tokens_BN, np.where(valid, free.response_tokens_BN, PAD)
+  )
+  np.testing.assert_array_equal(out.policy_logp_BN, np.where(valid, free.policy_logp_BN, 0))
+  assert out.num_steps == lengths.max()
+  return lengths
+
+
+def test_rows_stop_at_first_eos_and_loop_stops_early(policy, prompts):
+  free = _run(policy, prompts, key=5)
+  # Every row emits one of these by column 3 (some earlier), so the loop can stop early.
+  eos_ids = tuple(sorted(set(free.response_tokens_BN[:, 3].tolist())))
+  lengths = _check_stops_at_eos(_run(policy, prompts, key=5, eos_id=eos_ids), free, eos_ids)
+  assert lengths.max() <= 4 < N and lengths.min() < lengths.max()
+  # A single EOS id that only some rows emit: the rest run to N and the loop runs N steps.
+  eos_id = int(free.response_tokens_BN[0, 1])
+  lengths = _check_stops_at_eos(_run(policy, prompts, key=5, eos_id=eos_id), free, [eos_id])
+  assert lengths[0] <= 2 and lengths.max() == N
+
+
+def test_num_samples_groups_are_prompt_major(policy, prompts):
+  G = 3
+  np_prompts = [np.repeat(np.asarray(x), G, axis=0) for x in prompts]
+  greedy_one = _run(policy, prompts, greedy=True)
+  greedy_g = _run(policy, prompts, greedy=True, num_samples=G)
+  np.testing.assert_array_equal(greedy_g.prompt_tokens_BP, np_prompts[0])
+  np.testing.assert_array_equal(greedy_g.prompt_mask_BP, np_prompts[1])
+  np.testing.assert_array_equal(
+    greedy_g.response_tokens_BN, np.repeat(greedy_one.response_tokens_BN, G, axis=0)
+  )
+
+  # Sampling G per prompt is sampling once from the prompts repeated G times.
+  grouped = _run(policy, prompts, key=6, num_samples=G)
+  repeated = _run(policy, [jnp.asarray(x) for x in np_prompts], key=6)
+  np.testing.assert_array_equal(grouped.response_tokens_BN, repeated.response_tokens_BN)
+  np.testing.assert_allclose(grouped.sample_logp_BN, repeated.sample_logp_BN, atol=1e-5)
+  groups = grouped.response_tokens_BN.reshape(len(PROMPT_LENS), G, N)
+  assert all(len({tuple(r) for r in group}) > 1 for group in groups)
+
+
+def test_truncation_limits(policy, prompts):
+  greedy = _run(policy, prompts, greedy=True)
+  for settings in (dict(top_k=1), dict(top_p=1e-6)):
+    out = _run(policy, prompts, key=7, **settings)
+    np.testing.assert_array_equal(out.response_tokens_BN, greedy.response_tokens_BN)
+    np.testing.assert_allclose(out.sample_logp_BN, 0.0, atol=1e-6)
+
+  k = 3
+  out = _run(policy, prompts, key=8, top_k=k, temperature=2.0, num_samples=2)
+  logits = _response_logits(policy, out)
+  token_logit = np.take_along_axis(logits, out.response_tokens_BN[..., None], axis=-1)
+  rank = (logits > token_logit).sum(-1)
+  assert rank.max() < k and len(np.unique(rank)) == k  # all of the top k occur, nothing else
+
+
+def test_generate_under_outer_jit_and_param_split(policy, prompts):
+  graphdef, params, rest = nnx.split(policy, nnx.Param, ...)
+  assert not jax.tree.leaves(rest)
+  config = SamplingConfig(max_new_tokens=N, pad_id=PAD, **FULL_SETTINGS)
+
+  @jax.jit
+  def outer(params, key):
+    return generate(graphdef, params, *prompts, key, config)
+
+  out = outer(params, jax.random.key(9))
+  ref = sample(policy, *prompts, jax.random.key(9), config)
+  np.testing.assert_array_equal(out.response_tokens_BN, ref.response_tokens_BN)
+
+
+def test_scoring_matches_unpadded_prefix_forward(policy, prompts):
+  out = _run(policy, prompts, key=10, eos_id=8)
+  logp, entropy = score(
+    policy,
+    out.prompt_tokens_BP,
+    out.prompt_mask_BP,
+    out.response_tokens_BN,
+    out.response_mask_BN,
+    temperature=0.5,
+  )
+  # Every (row, position) as its own prefix without left padding (positions start at 0), in one
+  # batch; the zeros after a prefix cannot change its logits, since attention is causal.
+  prefixes, where = [], []
+  for b in range(len(PROMPT_LENS)):
+    prompt = out.prompt_tokens_BP[b][out.prompt_mask_BP[b] == 1]
+    for n in range(out.lengths_B[b]):
+      prefixes.append(np.concatenate([prompt, out.response_tokens_BN[b, :n]]))
+      where.append((b, n))
+  tokens = np.zeros((len(prefixes), P + N), np.int32)
+  mask = np.zeros_like(tokens)
+  for i, prefix in enumerate(prefixes):
+    tokens[i, : len(prefix)], mask[i, : len(prefix)] = prefix, 1
+  logits = forward(policy, jnp.asarray(tokens), jnp.asarray(mask))
+  last = np.array([len(prefix) - 1 for prefix in prefixes])
+  ref = jax.nn.log_softmax(logits[np.arange(len(prefixes)), last] / 0.5)
+  b, n = np.array(where).T
+  np.testing.assert_allclose(
+    logp[b, n], ref[np.arange(len(b)), out.response_tokens_BN[b, n]], atol=1e-5
+  )
+  np.testing.assert_allclose(entropy[b, n], -np.sum(np.exp(ref) * ref, axis=-1), atol=1e-5)
+  assert (logp[out.response_mask_BN == 0] == 0).all()
+
+
+def test_chunked_scoring_matches_values_and_gradients(policy, prompts):
+  out = _run(policy, prompts, key=11, **FULL_SETTINGS)
+  batch = (out.prompt_tokens_BP, out.prompt_mask_BP, out.response_tokens_BN, out.response_mask_BN)
+  graphdef, params = nnx.split(policy)
+
+  @functools.partial(jax.jit, static_argnames="chunk_size")
+  def loss_and_grad(params, chunk_size):
+    def loss(params):
+      logp, entropy = response_logprobs(
+        nnx.merge(graphdef, params), *batch, temperature=0.9, chunk_size=chunk_size
+      )
+      return jnp.sum(logp) + 0.3 * jnp.sum(entropy), (logp, entropy)
+
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+  (full_loss, full_aux), full_grad = loss_and_grad(params, None)
+  (chunk_loss, chunk_aux), chunk_grad = loss_and_grad(params, 3)  # 3 does not divide N = 10
+  np.testing.assert_allclose(chunk_loss, full_loss, rtol=1e-6)
+  for a, b in zip(chunk_aux, full_aux, strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(chunk_grad), jax.tree.leaves(full_grad), strict=True):
+    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+  assert np.abs(full_grad["lm_head"][...]).max() > 0
+
+
+def test_config_is_static_and_validated():
+  a = SamplingConfig(max_new_tokens=4, eos_id=[2, 3])
+  assert a == SamplingConfig(max_new_tokens=4, eos_id=(2, 3)) and hash(a) == hash(
+    SamplingConfig(max_new_tokens=4, eos_id=(2, 3))
+  )
+  for bad in (dict(temperature=0.0), dict(top_p=0.0), dict(top_k=-1), dict(num_samples=0)):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+      SamplingConfig(max_new_tokens=4, eos_id=2, **bad)
+  SamplingConfig(max_new_tokens=4, eos_id=2, greedy=True, temperature=0.0)
