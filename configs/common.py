@@ -12,7 +12,7 @@ def base_config() -> ml_collections.ConfigDict:
   """The embedded default task and model; experiment files override what they change."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.num_steps = 160  # GRPO iterations (one rollout batch each), after the warm-up
+  c.num_steps = 120  # GRPO iterations (one rollout batch each), after the warm-up
   c.log_every = 1
 
   c.model = ml_collections.ConfigDict()
@@ -31,14 +31,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.data_dir = ""  # default: <workdir>/data
   c.data.train_size = 20000
   c.data.test_size = 512
+  # Problem difficulty: a sum of min_terms..max_terms integers in [min_value, max_value].
+  c.data.min_terms = 3
+  c.data.max_terms = 4
+  c.data.min_value = 1
+  c.data.max_value = 9
   c.data.max_prompt_len = 16  # prompts are left-padded to this many tokens
 
   # Supervised warm-up on noisy demonstrations: moderate accuracy, high entropy before RL.
   c.warmup = ml_collections.ConfigDict()
-  c.warmup.steps = 400
+  c.warmup.steps = 500
   c.warmup.batch_size = 64
   c.warmup.learning_rate = 3e-3
-  c.warmup.noise = 0.35  # probability of an arithmetic slip per demonstration step
+  c.warmup.noise = 0.2  # probability of an arithmetic slip per demonstration step
 
   c.rollout = ml_collections.ConfigDict()
   c.rollout.prompts_per_step = 32  # P

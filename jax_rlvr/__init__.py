@@ -1,3 +1,3 @@
-"""jax_rlvr: reinforcement learning with verifiable rewards for reasoning language models, in JAX."""
+"""jax_rlvr: RL with verifiable rewards for reasoning language models, in JAX."""
 
 __version__ = "0.1.0"

@@ -57,7 +57,14 @@ def build_data(config: ml_collections.ConfigDict, workdir: str):
   """
   c = config.data
   sources = builders.prepare_arithmetic(
-    _data_dir(config, workdir), seed=config.seed, num_train=c.train_size, num_test=c.test_size
+    _data_dir(config, workdir),
+    seed=config.seed,
+    num_train=c.train_size,
+    num_test=c.test_size,
+    min_terms=c.min_terms,
+    max_terms=c.max_terms,
+    min_value=c.min_value,
+    max_value=c.max_value,
   )
   shard = dict(shard_index=jax.process_index(), shard_count=jax.process_count())
   rl_iter = pipeline.make_iterator(

@@ -30,6 +30,7 @@ class RLHyperParams:
   """The static part of config.rl / config.rollout needed on device (see configs/common.py)."""
 
   group_size: int
+  temperature: float
   advantage: str
   std_ddof: int
   loss_agg: str
@@ -67,6 +68,7 @@ class RLHyperParams:
     rl = config.rl
     return cls(
       group_size=config.rollout.group_size,
+      temperature=config.rollout.temperature,
       advantage=rl.advantage,
       std_ddof=rl.std_ddof,
       loss_agg=rl.loss_agg,
@@ -180,7 +182,12 @@ def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
   """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics."""
   policy = nnx.merge(graphdef, params)
   logp_MN, entropy_MN = scoring.response_logprobs(
-    policy, mb["prompt_tokens"], mb["prompt_mask"], mb["response_tokens"], mb["response_mask"]
+    policy,
+    mb["prompt_tokens"],
+    mb["prompt_mask"],
+    mb["response_tokens"],
+    mb["response_mask"],
+    temperature=hp.temperature,
   )
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
@@ -275,7 +282,8 @@ def update_on_rollout(
     "response_mask": mask_BN,
     "adv": adv_B,
   }
-  # Old log-probs: a forward pass of the policy that sampled (its parameters, no temperature).
+  # Old log-probs: a forward pass of the policy that sampled. Like veRL, log-probs, ratios and
+  # entropies use the rollout temperature (the paper samples at 1.0, where this is the policy).
   old_logp_BN, entropy_BN = jax.lax.stop_gradient(
     scoring.response_logprobs(
       nnx.merge(graphdef, params),
@@ -283,6 +291,7 @@ def update_on_rollout(
       batch["prompt_mask"],
       batch["response_tokens"],
       mask_BN,
+      temperature=hp.temperature,
     )
   )
   batch["old_logp"] = old_logp_BN
@@ -294,9 +303,11 @@ def update_on_rollout(
         batch["prompt_mask"],
         batch["response_tokens"],
         mask_BN,
+        temperature=hp.temperature,
       )[0]
     )
   weights = current_weights(controllers, hp)
+  sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
 
   B = rewards_B.shape[0]
   M = B // hp.mini_batches
@@ -334,8 +345,9 @@ def update_on_rollout(
     entropy_coef=entropy_coef,
     adv_abs_mean=jnp.mean(jnp.abs(adv_B)),
     response_length=jnp.mean(jnp.sum(mask_BN, axis=1).astype(jnp.float32)),
-    # The sampler's per-token log-probs vs the trainer's forward pass of the same parameters.
-    logp_mismatch=_masked_mean(jnp.abs(rollout.policy_logp_BN - old_logp_BN), mask_BN),
+    # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
+    # without truncation the two describe the same distribution).
+    logp_mismatch=_masked_mean(jnp.abs(sampler_logp_BN - old_logp_BN), mask_BN),
     num_updates=jnp.float32(rows_SM.shape[0]),
   )
   controllers = update_controllers(controllers, entropy, hp)

@@ -253,7 +253,9 @@ class Trainer:
       key=jax.random.fold_in(jax.random.key(self.config.seed), 10_000_019),
     )
 
-  def run(self) -> dict:
+  def run(self, *, stop_after: int | None = None) -> dict:
+    """Trains to the end, or until SIGTERM or `stop_after` total steps (then exits as if
+    preempted: checkpoint, no final eval). Returns a summary dict."""
     c = self.config
     state = self.restore_or_init()
     start = int(state.step)
@@ -294,7 +296,7 @@ class Trainer:
         writer.write(step + 1, metrics)
         bar.update(1)
         self.save(state)
-        if preempt.is_set():
+        if preempt.is_set() or (stop_after is not None and int(state.step) >= stop_after):
           logging.warning("Preempted at step %d: saving and exiting.", int(state.step))
           stopped_early = True
           break

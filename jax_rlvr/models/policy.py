@@ -9,7 +9,7 @@ Conventions:
     token is the number of real tokens before it, so a padded row gives the same logits as the
     same prompt alone.
   * Every parameter carries logical axis names (`vocab`, `embed`, `mlp`, `heads`, `kv_heads`,
-    `head_dim`) in its `sharding_names` metadata; jax_rlvr.sharding maps them to mesh axes.
+    `head_dim`) in its `out_sharding` metadata; jax_rlvr.sharding maps them to mesh axes.
   * Rotary embeddings use the Hugging Face rotate-half layout, so HF weights load unpermuted.
 """
 
@@ -31,7 +31,7 @@ def _param(rngs, shape, names, dtype, init="normal"):
     value = jnp.ones(shape, jnp.float32)
   else:
     value = jnp.zeros(shape, jnp.float32)
-  return nnx.Param(value.astype(dtype), sharding_names=names, eager_sharding=False)
+  return nnx.Param(value.astype(dtype), out_sharding=names, eager_sharding=False)
 
 
 @struct.dataclass
@@ -94,7 +94,7 @@ class RMSNorm(nnx.Module):
   def __call__(self, x):
     x32 = x.astype(jnp.float32)
     normed = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
-    return self.scale.value.astype(x.dtype) * normed.astype(x.dtype)
+    return self.scale[...].astype(x.dtype) * normed.astype(x.dtype)
 
 
 class Attention(nnx.Module):
@@ -119,10 +119,10 @@ class Attention(nnx.Module):
       self.v_bias = _param(rngs, (K, H), ("kv_heads", "head_dim"), p, init="zeros")
 
   def _project(self, x_BTD, name):
-    w = getattr(self, name).value.astype(x_BTD.dtype)
+    w = getattr(self, name)[...].astype(x_BTD.dtype)
     y = jnp.einsum("btd,dnh->btnh", x_BTD, w)
     if self.cfg.qkv_bias:
-      y = y + getattr(self, f"{name}_bias").value.astype(y.dtype)
+      y = y + getattr(self, f"{name}_bias")[...].astype(y.dtype)
     return y
 
   def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
@@ -155,7 +155,7 @@ class Attention(nnx.Module):
     probs = jax.nn.softmax(scores, axis=-1).astype(v_BSKH.dtype)
     out_BTKGH = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH)
     out_BTNH = out_BTKGH.reshape(B, T, cfg.num_heads, cfg.head_dim)
-    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o.value.astype(out_BTNH.dtype))
+    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o[...].astype(out_BTNH.dtype))
     return out_BTD, (k_BTKH, v_BTKH)
 
 
@@ -170,8 +170,8 @@ class MLP(nnx.Module):
 
   def __call__(self, x_BTD):
     dt = x_BTD.dtype
-    h = jax.nn.silu(x_BTD @ self.gate.value.astype(dt)) * (x_BTD @ self.up.value.astype(dt))
-    return h @ self.down.value.astype(dt)
+    h = jax.nn.silu(x_BTD @ self.gate[...].astype(dt)) * (x_BTD @ self.up[...].astype(dt))
+    return h @ self.down[...].astype(dt)
 
 
 class Block(nnx.Module):
@@ -205,7 +205,7 @@ class Policy(nnx.Module):
 
   def _run_blocks(self, tokens_BT, positions_BT, key_mask_BS, cache):
     """Returns (h_BTD, cache with the new keys/values written, or None without a cache)."""
-    x_BTD = self.embed.value[tokens_BT].astype(self.cfg.jnp_dtype)
+    x_BTD = self.embed[...][tokens_BT].astype(self.cfg.jnp_dtype)
     for layer, block in enumerate(self.blocks):
       kv = None if cache is None else (cache.k[layer], cache.v[layer])
       index = None if cache is None else cache.index
@@ -239,13 +239,13 @@ class Policy(nnx.Module):
       return jnp.einsum(
         "btd,vd->btv",
         h_BTD,
-        self.embed.value.astype(h_BTD.dtype),
+        self.embed[...].astype(h_BTD.dtype),
         preferred_element_type=jnp.float32,
       )
     return jnp.einsum(
       "btd,dv->btv",
       h_BTD,
-      self.lm_head.value.astype(h_BTD.dtype),
+      self.lm_head[...].astype(h_BTD.dtype),
       preferred_element_type=jnp.float32,
     )
 

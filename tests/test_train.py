@@ -1,0 +1,212 @@
+"""End-to-end tests of the train and eval loops on the smoke config."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import default as default_config
+from jax_rlvr import config_validation, metric_writer, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REQUIRED_METRICS = (
+  "step",
+  "reward_mean",
+  "accuracy",
+  "entropy",
+  "entropy_pos_adv",
+  "entropy_neg_adv",
+  "pos_weight",
+  "clip_frac_low",
+  "clip_frac_high",
+  "approx_kl",
+  "grad_norm",
+  "response_length",
+  "time_sample_s",
+  "time_grade_s",
+  "time_train_s",
+  "logp_mismatch",
+)
+
+
+def smoke_config(**overrides):
+  config = default_config.get_config("smoke")
+  # Two updates per rollout (N = 2) so that clipping and the optimiser state matter for resume.
+  config.rl.mini_batches = 2
+  config.num_steps = 4
+  for key, value in overrides.items():
+    node = config
+    *path, leaf = key.split(".")
+    for part in path:
+      node = node[part]
+    node[leaf] = value
+  return config
+
+
+def final_params(workdir, config):
+  trainer = train.Trainer(config, workdir)
+  state = trainer.restore_or_init()
+  trainer.checkpointer.close()
+  return int(state.step), jax.tree.leaves(jax.device_get(state.params))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("smoke"))
+  config = smoke_config()
+  summary = train.train_and_evaluate(config, workdir)
+  return workdir, config, summary
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_metrics_eval_plots(smoke_run):
+  workdir, config, summary = smoke_run
+  total = config.warmup.steps + config.num_steps
+  assert summary["step"] == total and not summary["stopped_early"]
+  records = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  assert [r["step"] for r in records] == list(range(1, total + 1))
+  rl = [r for r in records if r["phase"] == "rl"]
+  assert len(rl) == config.num_steps
+  for record in rl:
+    missing = [k for k in REQUIRED_METRICS if k not in record]
+    assert not missing, missing
+    assert 0 <= record["accuracy"] <= 1 and record["entropy"] > 0
+    assert record["num_updates"] == 2
+    # Sampler and trainer compute the same log-probs for the same parameters.
+    assert record["logp_mismatch"] < 1e-4
+  warm = [r for r in records if r["phase"] == "warmup"]
+  assert warm[-1]["sft_loss"] < warm[0]["sft_loss"]
+  evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
+  assert [e["step"] for e in evals] == [config.warmup.steps, total]
+  for e in evals:
+    assert {"avg@4", "pass@1", "pass@4", "entropy", "response_length"} <= set(e)
+    assert e["pass@1"] == pytest.approx(e["avg@4"]) and e["pass@4"] >= e["pass@1"]
+  with open(os.path.join(workdir, "config.json")) as f:
+    assert json.load(f)["rollout"]["group_size"] == config.rollout.group_size
+  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview"):
+    assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
+  assert os.listdir(os.path.join(workdir, "tb"))
+
+
+@pytest.mark.slow
+def test_resume_is_exact(smoke_run, tmp_path):
+  workdir, config, _ = smoke_run
+  total = config.warmup.steps + config.num_steps
+  interrupted = str(tmp_path / "interrupted")
+  # Stop in the RL phase, after a checkpoint that is not at the end.
+  summary = train.Trainer(config, interrupted).run(stop_after=config.warmup.steps + 1)
+  assert summary["stopped_early"]
+  summary = train.Trainer(config, interrupted).run()
+  assert summary["step"] == total and not summary["stopped_early"]
+
+  step_a, params_a = final_params(workdir, config)
+  step_b, params_b = final_params(interrupted, config)
+  assert step_a == step_b == total
+  for a, b in zip(params_a, params_b, strict=True):
+    np.testing.assert_array_equal(a, b)
+  records_a = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  records_b = metric_writer.read_jsonl(os.path.join(interrupted, "metrics.jsonl"))
+  assert [r["step"] for r in records_b] == list(range(1, total + 1))
+  for ra, rb in zip(records_a, records_b, strict=True):
+    for key in ("reward_mean", "entropy", "sft_loss", "pos_weight"):
+      assert ra.get(key) == rb.get(key), (ra["step"], key)
+
+
+@pytest.mark.slow
+def test_eval_script_appends_record(smoke_run):
+  workdir, _, _ = smoke_run
+  before = len(metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl")))
+  out = subprocess.run(
+    [
+      sys.executable,
+      "scripts/eval.py",
+      "--config",
+      "configs/default.py:smoke",
+      "--config.rl.mini_batches=2",
+      "--config.num_steps=4",
+      f"--workdir={workdir}",
+    ],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
+  assert out.returncode == 0, out.stderr[-3000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
+  assert len(evals) == before + 1 and evals[-1]["source"] == "scripts/eval.py"
+  assert result["avg@4"] == evals[-1]["avg@4"]
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+  workdir = str(tmp_path / "run")
+  cmd = [
+    sys.executable,
+    "scripts/train.py",
+    "--config",
+    "configs/default.py:smoke",
+    "--config.num_steps=200",
+    f"--workdir={workdir}",
+  ]
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  deadline = time.time() + 240
+  while time.time() < deadline and len(metric_writer.read_jsonl(metrics)) < 6:
+    time.sleep(0.5)
+  proc.send_signal(signal.SIGTERM)
+  stdout, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == 0, stderr[-3000:]
+  assert "Stopped early" in stdout
+  logged = metric_writer.read_jsonl(metrics)[-1]["step"]
+  assert logged < 204
+  steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
+  assert steps[-1] == logged
+
+
+@pytest.mark.parametrize(
+  "field,value,message",
+  [
+    ("rollout.group_size", 1, "G >= 2"),
+    ("rl.eps_high", 1.5, "must lie in (0, 1)"),
+    ("rl.eps_low", 0.0, "must lie in (0, 1)"),
+    ("rl.method", "clip_cov_typo", "choose one of"),
+    ("rl.lambda_schedule", "cosine", "choose one of"),
+    ("rl.advantage", "ppo", "choose one of"),
+    ("rollout.prompts_per_step", 3, "divisible by the 8 devices"),
+    ("rl.mini_batches", 3, "split evenly"),
+    ("eval.pass_ks", (1, 64), "eval.k"),
+  ],
+)
+def test_validate_config_names_field_and_fix(field, value, message):
+  config = default_config.get_config()
+  node = config
+  *path, leaf = field.split(".")
+  for part in path:
+    node = node[part]
+  node[leaf] = value
+  with pytest.raises(config_validation.ConfigError) as error:
+    config_validation.validate_config(config, num_devices=8)
+  assert f"config.{field}=" in str(error.value) and message in str(error.value)
+
+
+def test_default_and_smoke_configs_validate():
+  config_validation.validate_config(default_config.get_config(), num_devices=8)
+  config_validation.validate_config(default_config.get_config("smoke"), num_devices=1)
+
+
+def test_misspelled_override_is_an_error():
+  out = subprocess.run(
+    [sys.executable, "scripts/train.py", "--workdir=/tmp/unused", "--config.rl.eps_hihg=0.28"],
+    cwd=REPO,
+    capture_output=True,
+    text=True,
+    timeout=120,
+  )
+  assert out.returncode != 0 and "eps_hihg" in out.stderr
