@@ -324,7 +324,7 @@ def update_on_rollout(
     (_, metrics), grads = grad_fn(params, mb, weights, step_key, graphdef=graphdef, hp=hp)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = optax.tree.norm(grads)
     return (params, opt_state), metrics
 
   (params, opt_state), step_metrics = jax.lax.scan(

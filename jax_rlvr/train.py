@@ -85,7 +85,7 @@ def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics = {"sft_loss": loss, "grad_norm": optax.global_norm(grads)}
+  metrics = {"sft_loss": loss, "grad_norm": optax.tree.norm(grads)}
   return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 

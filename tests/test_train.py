@@ -179,7 +179,6 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
     ("rl.method", "clip_cov_typo", "choose one of"),
     ("rl.lambda_schedule", "cosine", "choose one of"),
     ("rl.advantage", "ppo", "choose one of"),
-    ("rollout.prompts_per_step", 3, "divisible by the 8 devices"),
     ("rl.mini_batches", 3, "split evenly"),
     ("eval.pass_ks", (1, 64), "eval.k"),
   ],
@@ -194,6 +193,14 @@ def test_validate_config_names_field_and_fix(field, value, message):
   with pytest.raises(config_validation.ConfigError) as error:
     config_validation.validate_config(config, num_devices=8)
   assert f"config.{field}=" in str(error.value) and message in str(error.value)
+
+
+def test_batch_must_divide_over_data_devices():
+  config = default_config.get_config()
+  config.rollout.prompts_per_step, config.rollout.group_size = 3, 3
+  with pytest.raises(config_validation.ConfigError, match="divisible by the 8 devices"):
+    config_validation.validate_config(config, num_devices=8)
+  config_validation.validate_config(config, num_devices=1)
 
 
 def test_default_and_smoke_configs_validate():
