@@ -53,14 +53,13 @@ class TrainState:
 
 
 def make_optimizer(learning_rate: float, warmup_steps: int, c: ml_collections.ConfigDict):
-  """AdamW with linear warm-up to a constant rate and global-norm gradient clipping."""
-  schedule = optax.join_schedules(
-    [
-      optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)),
-      optax.constant_schedule(learning_rate),
-    ],
-    [max(warmup_steps, 1)],
-  )
+  """AdamW with linear warm-up to a constant rate and global-norm gradient clipping.
+
+  Update k (0-based) uses learning_rate · min(1, (k + 1) / warmup_steps): the first update is
+  already a real step (a schedule starting at 0 would waste it).
+  """
+  warmup = max(warmup_steps, 1)
+  schedule = lambda count: learning_rate * jnp.minimum(1.0, (count + 1.0) / warmup)
   return optax.chain(
     optax.clip_by_global_norm(c.grad_clip),
     optax.adamw(schedule, b1=c.b1, b2=c.b2, weight_decay=c.weight_decay),

@@ -36,35 +36,35 @@ def _param(rngs, shape, names, dtype, init="normal"):
 
 @struct.dataclass
 class KVCache:
-  """Preallocated keys and values of all layers.
+  """Preallocated keys and values, one buffer per layer.
 
-  k, v: [L, B, S, K, H] in the compute dtype. mask_BS: bool, True where slot s holds a real
-  token. index: int32 scalar, the next slot to write (all rows write the same slot; ragged
-  prompts are left-padded so they end together).
+  k, v: tuples of L arrays [B, S, K, H] in the compute dtype (separate buffers, so that a decode
+  step updates each layer's buffer in place instead of copying one stacked [L, ...] array per
+  layer). mask_BS: bool, True where slot s holds a real token. index: int32 scalar, the next slot
+  to write (all rows write the same slot; ragged prompts are left-padded so they end together).
   """
 
-  k: jax.Array
-  v: jax.Array
+  k: tuple[jax.Array, ...]
+  v: tuple[jax.Array, ...]
   mask_BS: jax.Array
   index: jax.Array
 
   @classmethod
   def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
-    shape = (cfg.num_layers, batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+    shape = (batch, max_len, cfg.num_kv_heads, cfg.head_dim)
+    zeros = lambda: tuple(jnp.zeros(shape, cfg.jnp_dtype) for _ in range(cfg.num_layers))
     return cls(
-      k=jnp.zeros(shape, cfg.jnp_dtype),
-      v=jnp.zeros(shape, cfg.jnp_dtype),
+      k=zeros(),
+      v=zeros(),
       mask_BS=jnp.zeros((batch, max_len), bool),
       index=jnp.zeros((), jnp.int32),
     )
 
   def repeat(self, n: int) -> KVCache:
     """Repeats every row n times (row b -> rows b*n .. b*n+n-1): G samples share one prefill."""
+    rep = lambda xs: tuple(jnp.repeat(x, n, axis=0) for x in xs)
     return KVCache(
-      k=jnp.repeat(self.k, n, axis=1),
-      v=jnp.repeat(self.v, n, axis=1),
-      mask_BS=jnp.repeat(self.mask_BS, n, axis=0),
-      index=self.index,
+      k=rep(self.k), v=rep(self.v), mask_BS=jnp.repeat(self.mask_BS, n, axis=0), index=self.index
     )
 
 
@@ -126,11 +126,11 @@ class Attention(nnx.Module):
     return y
 
   def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
-    """Returns (out_BTD, (k_BTKH, v_BTKH)): the output and the new tokens' keys and values.
+    """Returns (out_BTD, (k_BSKH, v_BSKH)): the output and the keys and values attended to.
 
     Without a cache, keys are the T tokens themselves (S = T). With `kv_cache=(k, v)` of
-    shape [B, S, K, H], the new keys are placed at slots [write_index, write_index + T).
-    `key_mask_BS` marks real keys; causality is by slot order.
+    shape [B, S, K, H], the new keys are written at slots [write_index, write_index + T) and the
+    updated buffers are returned. `key_mask_BS` marks real keys; causality is by slot order.
     """
     cfg = self.cfg
     B, T, _ = x_BTD.shape
@@ -140,8 +140,10 @@ class Attention(nnx.Module):
     if kv_cache is None:
       k_BSKH, v_BSKH, start = k_BTKH, v_BTKH, 0
     else:
-      k_BSKH = jax.lax.dynamic_update_slice_in_dim(kv_cache[0], k_BTKH, write_index, axis=1)
-      v_BSKH = jax.lax.dynamic_update_slice_in_dim(kv_cache[1], v_BTKH, write_index, axis=1)
+      k_cache, v_cache = kv_cache
+      k_BTKH, v_BTKH = k_BTKH.astype(k_cache.dtype), v_BTKH.astype(v_cache.dtype)
+      k_BSKH = jax.lax.dynamic_update_slice_in_dim(k_cache, k_BTKH, write_index, axis=1)
+      v_BSKH = jax.lax.dynamic_update_slice_in_dim(v_cache, v_BTKH, write_index, axis=1)
       start = write_index
     S = k_BSKH.shape[1]
     G = cfg.num_heads // cfg.num_kv_heads
@@ -156,7 +158,7 @@ class Attention(nnx.Module):
     out_BTKGH = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH)
     out_BTNH = out_BTKGH.reshape(B, T, cfg.num_heads, cfg.head_dim)
     out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o[...].astype(out_BTNH.dtype))
-    return out_BTD, (k_BTKH, v_BTKH)
+    return out_BTD, (k_BSKH, v_BSKH)
 
 
 class MLP(nnx.Module):
@@ -206,22 +208,20 @@ class Policy(nnx.Module):
   def _run_blocks(self, tokens_BT, positions_BT, key_mask_BS, cache):
     """Returns (h_BTD, cache with the new keys/values written, or None without a cache)."""
     x_BTD = self.embed[...][tokens_BT].astype(self.cfg.jnp_dtype)
+    new_k, new_v = [], []
     for layer, block in enumerate(self.blocks):
       kv = None if cache is None else (cache.k[layer], cache.v[layer])
       index = None if cache is None else cache.index
       if self.cfg.remat:
-        x_BTD, (k_BTKH, v_BTKH) = nnx.remat(lambda blk, *a: blk(*a))(
+        x_BTD, (k_BSKH, v_BSKH) = nnx.remat(lambda blk, *a: blk(*a))(
           block, x_BTD, positions_BT, key_mask_BS, kv, index
         )
       else:
-        x_BTD, (k_BTKH, v_BTKH) = block(x_BTD, positions_BT, key_mask_BS, kv, index)
-      if cache is not None:
-        # Update the stacked buffer in place rather than re-stacking all layers every step.
-        at = (layer, 0, cache.index, 0, 0)
-        cache = cache.replace(
-          k=jax.lax.dynamic_update_slice(cache.k, k_BTKH[None].astype(cache.k.dtype), at),
-          v=jax.lax.dynamic_update_slice(cache.v, v_BTKH[None].astype(cache.v.dtype), at),
-        )
+        x_BTD, (k_BSKH, v_BSKH) = block(x_BTD, positions_BT, key_mask_BS, kv, index)
+      new_k.append(k_BSKH)
+      new_v.append(v_BSKH)
+    if cache is not None:
+      cache = cache.replace(k=tuple(new_k), v=tuple(new_v))
     return self.final_norm(x_BTD), cache
 
   def hidden_states(self, tokens_BT, *, positions_BT=None, mask_BT=None):

@@ -1,0 +1,115 @@
+"""The GRPO iteration's device step: every method by name, schedules, controllers, N updates."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import default as default_config
+from jax_rlvr import config_validation, rl_step, sampling, train
+from jax_rlvr.models import Policy, get_preset
+
+P, G, L, N = 4, 4, 6, 8
+
+
+@functools.lru_cache(maxsize=1)
+def _rollout():
+  """A real rollout of a tiny random policy, and rewards that give every group mixed signs."""
+  policy = Policy(get_preset("tiny", vocab_size=17), rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(policy)
+  prompts = jax.random.randint(jax.random.key(1), (P, L), 3, 17)
+  mask = jnp.ones((P, L), jnp.int32).at[0, :2].set(0)
+  config = sampling.SamplingConfig(max_new_tokens=N, num_samples=G, eos_id=2, pad_id=0)
+  out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
+  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], P), jnp.float32)
+  return graphdef, params, out, rewards
+
+
+def _run(**rl_overrides):
+  config = default_config.get_config("smoke")
+  config.rollout.prompts_per_step, config.rollout.group_size = P, G
+  config.num_steps = 4
+  for key, value in rl_overrides.items():
+    config.rl[key] = value
+  config_validation.validate_config(config, num_devices=8)
+  graphdef, params, out, rewards = _rollout()
+  hp = rl_step.RLHyperParams.from_config(config)
+  optimizer = train.make_optimizer(1e-3, 1, config.optim)
+  ref = jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None
+  step = jax.jit(
+    functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp)
+  )
+  controllers = rl_step.init_controllers(hp)
+  new_params, _, controllers, metrics = step(
+    params, optimizer.init(params), controllers, ref, out, rewards, jax.random.key(3)
+  )
+  return params, new_params, controllers, jax.device_get(metrics)
+
+
+@pytest.mark.parametrize(
+  "overrides",
+  [
+    {},
+    {"method": "entropy_bonus", "entropy_coef": 0.01},
+    {"method": "adaptive_entropy", "entropy_coef": 0.01},
+    {"method": "clip_cov", "cov_fraction": 0.05, "cov_bounds": (-10.0, 10.0)},
+    {"method": "kl_cov", "cov_fraction": 0.05},
+    {"method": "entropy_adv"},
+    {"method": "rand_pos_clip", "rand_pos_clip_fraction": 0.5},
+    {"method": "top_entropy"},
+    {"kl_coef": 0.1, "kl_estimator": "k3+"},
+    {"advantage": "rloo", "loss_agg": "seq-mean-token-mean"},
+    {"advantage": "dr_grpo", "loss_agg": "seq-mean-token-sum-norm", "clip": False},
+    {"dual_clip_c": 3.0, "eps_high": 0.28},
+  ],
+  ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "grpo",
+)
+def test_every_method_trains_by_name(overrides):
+  params, new_params, _, metrics = _run(**overrides)
+  assert all(np.isfinite(v) for v in metrics.values()), metrics
+  moved = max(
+    float(jnp.max(jnp.abs(a - b)))
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(new_params), strict=True)
+  )
+  assert moved > 0
+  assert metrics["adv_pos_frac"] > 0 and metrics["adv_neg_frac"] > 0
+  method = overrides.get("method")
+  if method in ("clip_cov", "rand_pos_clip", "top_entropy"):
+    assert 0 < metrics["detached_frac"] < 1
+  if method == "top_entropy":
+    assert metrics["detached_frac"] == pytest.approx(0.8, abs=0.05)
+  if method == "kl_cov":
+    assert metrics["kl_cov_loss"] >= 0 and metrics["loss"] != metrics["pg_loss"]
+  if method in ("entropy_bonus", "adaptive_entropy"):
+    assert metrics["entropy_coef"] == pytest.approx(0.01)
+    assert metrics["entropy_bonus_loss"] < 0
+  if "kl_coef" in overrides:
+    assert metrics["ref_kl"] == pytest.approx(0.0, abs=1e-6)  # first step: policy == reference
+
+
+def test_zero_weights_on_both_signs_give_no_gradient():
+  # λ = 0 and neg_weight = 0: every token term is scaled to zero.
+  _, _, _, metrics = _run(pos_weight=0.0, neg_weight=0.0)
+  assert metrics["pos_weight"] == 0 and metrics["grad_norm"] == 0
+
+
+def test_entropy_guided_lambda_starts_at_zero_and_moves_by_delta():
+  _, _, controllers, metrics = _run(lambda_schedule="entropy_guided", entropy_target=100.0)
+  assert metrics["pos_weight"] == 0.0  # λ_0
+  assert float(controllers.lam.lam) == 0.0  # entropy < δ: λ - Δ, clipped at 0
+  _, _, controllers, _ = _run(lambda_schedule="entropy_guided", entropy_target=0.0)
+  assert float(controllers.lam.lam) == pytest.approx(0.05)  # entropy >= δ: λ + Δ
+  assert int(controllers.rl_step) == 1
+
+
+def test_off_policy_updates_count_and_clip():
+  _, _, _, m1 = _run(mini_batches=1, epochs=1)
+  _, _, _, m4 = _run(mini_batches=2, epochs=2, eps_low=0.01, eps_high=0.01)
+  assert m1["num_updates"] == 1 and m4["num_updates"] == 4
+  # With one on-policy update the ratio is 1 and nothing is clipped; later updates are clipped.
+  assert m1["clip_frac_low"] == 0 and m1["clip_frac_high"] == 0
+  assert m4["clip_frac_low"] + m4["clip_frac_high"] > 0
+  assert m1["logp_mismatch"] < 1e-5
