@@ -37,6 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.min_value = 1
   c.data.max_value = 9
   c.data.max_prompt_len = 16  # prompts are left-padded to this many tokens
+  c.data.template = "none"  # prompt template (jax_rlvr.data.templates.TEMPLATES)
 
   # Supervised warm-up on noisy demonstrations: moderate accuracy, high entropy before RL.
   c.warmup = ml_collections.ConfigDict()

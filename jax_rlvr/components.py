@@ -1,8 +1,10 @@
-"""Builds a run's pieces from its config: tokenizer, policy, task (verifier) and data."""
+"""Builds a run's pieces from its config: tokenizer, policy, task (sources + grader) and data."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Sequence
 
 import jax
 import ml_collections
@@ -13,7 +15,43 @@ from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer
 
-TASKS = {"arithmetic": arithmetic}  # name -> module with verify(response, answer) -> float
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A verifiable task the train loop can run.
+
+  prepare(config, data_dir) -> {"train": source, "test": source}: random-access records with the
+    4-field schema of jax_rlvr.data.builders (prompt, answer, source, id; str or bytes values).
+  grade(responses, answers) -> list of rewards in [0, 1], in input order; must never raise.
+  has_demonstrations: the warm-up (warmup.steps > 0) can generate noisy demonstrations for it.
+  """
+
+  prepare: Callable[[ml_collections.ConfigDict, str], dict]
+  grade: Callable[[Sequence[str], Sequence[str]], list[float]]
+  has_demonstrations: bool = False
+
+
+def _prepare_arithmetic(config, data_dir):
+  c = config.data
+  return builders.prepare_arithmetic(
+    data_dir,
+    seed=config.seed,
+    num_train=c.train_size,
+    num_test=c.test_size,
+    min_terms=c.min_terms,
+    max_terms=c.max_terms,
+    min_value=c.min_value,
+    max_value=c.max_value,
+  )
+
+
+def _grade_arithmetic(responses, answers):
+  return [arithmetic.verify(r, a) for r, a in zip(responses, answers, strict=True)]
+
+
+TASKS: dict[str, Task] = {
+  "arithmetic": Task(_prepare_arithmetic, _grade_arithmetic, has_demonstrations=True),
+}
 
 
 def build_tokenizer(config: ml_collections.ConfigDict):
@@ -41,7 +79,7 @@ def build_policy(config: ml_collections.ConfigDict, tokenizer) -> Policy:
   return Policy(model_config, rngs=nnx.Rngs(params=config.seed))
 
 
-def build_task(config: ml_collections.ConfigDict):
+def build_task(config: ml_collections.ConfigDict) -> Task:
   return TASKS[config.data.task]
 
 
@@ -72,15 +110,17 @@ def build_data(config: ml_collections.ConfigDict, workdir: str):
       sources["train"], batch_size=config.rollout.prompts_per_step, seed=config.seed, **shard
     )
   )
-  warmup_iter = pipeline.make_iterator(
-    pipeline.sft_dataset(
-      sources["train"],
-      batch_size=config.warmup.batch_size,
-      seed=config.seed + 1,
-      noise=config.warmup.noise,
-      **shard,
+  warmup_iter = None
+  if config.warmup.steps > 0:
+    warmup_iter = pipeline.make_iterator(
+      pipeline.sft_dataset(
+        sources["train"],
+        batch_size=config.warmup.batch_size,
+        seed=config.seed + 1,
+        noise=config.warmup.noise,
+        **shard,
+      )
     )
-  )
   test = sources["test"]
   records = [test[i] for i in range(min(len(test), config.eval.num_prompts))]
   eval_records = {

@@ -8,6 +8,7 @@ import jax
 import ml_collections
 
 from jax_rlvr import components
+from jax_rlvr.data import templates
 from jax_rlvr.models import PRESETS
 from jax_rlvr.rl import advantages, entropy_control, kl, losses
 
@@ -72,6 +73,13 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     "tokenizer.kind='hf' needs the directory holding tokenizer.json.",
   )
   _one_of(c, "data.task", tuple(components.TASKS))
+  _one_of(c, "data.template", tuple(templates.TEMPLATES))
+  _check(
+    c.warmup.steps == 0 or components.TASKS[c.data.task].has_demonstrations,
+    "warmup.steps",
+    c.warmup.steps,
+    f"task {c.data.task!r} has no demonstrations for a warm-up; set 0.",
+  )
   _check(
     c.data.max_prompt_len > 0,
     "data.max_prompt_len",

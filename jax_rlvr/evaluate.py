@@ -40,7 +40,9 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     chunk = prompts[start : start + c.batch_prompts]
     # A fixed batch shape avoids recompiling for the last, shorter chunk.
     padded = chunk + [chunk[-1]] * (c.batch_prompts - len(chunk))
-    tokens, mask = batching.encode_prompts(tokenizer, padded, config.data.max_prompt_len)
+    tokens, mask = batching.encode_prompts(
+      tokenizer, padded, config.data.max_prompt_len, config.data.template
+    )
     out = sampling.generate(
       graphdef, params, tokens, mask, jax.random.fold_in(key, start), sampling_config
     )
@@ -51,9 +53,12 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     entropy_sum += float((out.entropy_BN[:n_rows] * mask_BN).sum())
     token_count += float(mask_BN.sum())
     lengths.extend(length_B.tolist())
-    for i in range(n_rows):
-      text = tokenizer.decode(response_tokens[i, : length_B[i]], skip_special_tokens=True)
-      correct.append(task.verify(text, str(answers[start + i // c.k])))
+    texts = [
+      tokenizer.decode(response_tokens[i, : length_B[i]], skip_special_tokens=True)
+      for i in range(n_rows)
+    ]
+    golds = [str(answers[start + i // c.k]) for i in range(n_rows)]
+    correct.extend(task.grade(texts, golds))
   correct_PK = np.asarray(correct, np.float64).reshape(len(prompts), c.k)
   result = summarize_correctness(correct_PK, [k for k in c.pass_ks if k <= c.k])
   result.update(

@@ -126,7 +126,9 @@ class Trainer:
     policy = components.build_policy(config, self.tokenizer)
     self.graphdef, params = nnx.split(policy)  # all of the policy's state is parameters
     self.task = components.build_task(config)
-    self.train_iter, self.warmup_iter, self.eval_records = components.build_data(config, workdir)
+    self.train_iter, self.warmup_iter, self.eval_records = components.build_data(
+      config, workdir, self.task
+    )
     self.warmup_optimizer = make_optimizer(
       config.warmup.learning_rate, max(config.warmup.steps // 10, 1), config.optim
     )
@@ -170,7 +172,8 @@ class Trainer:
       return self.initial_state
     state, meta = self.checkpointer.restore(self.initial_state)
     self.train_iter.set_state(meta["data"])
-    self.warmup_iter.set_state(meta["warmup_data"])
+    if self.warmup_iter is not None:
+      self.warmup_iter.set_state(meta["warmup_data"])
     return state
 
   def start_rl(self, state: TrainState) -> TrainState:
@@ -183,7 +186,9 @@ class Trainer:
 
   def save(self, state: TrainState, *, force: bool = False):
     step = int(state.step)
-    meta = {"data": self.train_iter.get_state(), "warmup_data": self.warmup_iter.get_state()}
+    meta = {"data": self.train_iter.get_state()}
+    if self.warmup_iter is not None:
+      meta["warmup_data"] = self.warmup_iter.get_state()
     return self.checkpointer.save(step, state, meta, force=force)
 
   # -- one step of each phase --------------------------------------------------------------------
@@ -191,7 +196,9 @@ class Trainer:
   def warmup_batch(self):
     c = self.config
     batch = next(self.warmup_iter)
-    pt, pm = batching.encode_prompts(self.tokenizer, batch["prompt"], c.data.max_prompt_len)
+    pt, pm = batching.encode_prompts(
+      self.tokenizer, batch["prompt"], c.data.max_prompt_len, c.data.template
+    )
     ids = [self.tokenizer.encode(r, add_eos=True) for r in batch["response"]]
     rt, rm = batching.pad_tokens(
       ids, c.rollout.max_new_tokens, self.tokenizer.pad_id, left=False, what="demonstration"
@@ -203,7 +210,7 @@ class Trainer:
     t0 = time.perf_counter()
     batch = next(self.train_iter)
     prompt_tokens, prompt_mask = batching.encode_prompts(
-      self.tokenizer, list(batch["prompt"]), c.data.max_prompt_len
+      self.tokenizer, list(batch["prompt"]), c.data.max_prompt_len, c.data.template
     )
     key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
     out = sampling.generate(
@@ -222,10 +229,7 @@ class Trainer:
       self.tokenizer.decode(response_tokens[i, : lengths[i]], skip_special_tokens=True)
       for i in range(len(lengths))
     ]
-    rewards = np.asarray(
-      [self.task.verify(text, str(ans)) for text, ans in zip(texts, answers, strict=True)],
-      np.float32,
-    )
+    rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
     t2 = time.perf_counter()
     state, metrics = self._rl_update(state, out, rewards)
     metrics = jax.device_get(metrics)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jax_rlvr.data.templates import apply_template
+
 
 def pad_tokens(
   token_lists, length: int, pad_id: int, *, left: bool, what: str = "sequence"
@@ -26,9 +28,11 @@ def pad_tokens(
   return tokens, mask
 
 
-def encode_prompts(tokenizer, prompts, length: int) -> tuple[np.ndarray, np.ndarray]:
-  """Left-padded prompt tokens and mask, [P, length] each (BOS prepended when the tokenizer has
-  one)."""
+def encode_prompts(
+  tokenizer, prompts, length: int, template: str = "none"
+) -> tuple[np.ndarray, np.ndarray]:
+  """Left-padded prompt tokens and mask, [P, length] each: `template` applied to each prompt,
+  BOS prepended when the tokenizer has one."""
   add_bos = getattr(tokenizer, "bos_id", None) is not None
-  ids = [tokenizer.encode(p, add_bos=add_bos) for p in prompts]
+  ids = [tokenizer.encode(apply_template(template, p), add_bos=add_bos) for p in prompts]
   return pad_tokens(ids, length, tokenizer.pad_id, left=True, what="prompt")
