@@ -20,6 +20,8 @@ INSTALL_REQUIRES = [
     "tqdm>=4.66",
     "tensorboardX>=2.6",
     "numpy>=2.0",
+    "scipy>=1.17,<2",
+    "sacrebleu>=2.6,<3",
 ]
 
 EXTRAS_REQUIRE = {

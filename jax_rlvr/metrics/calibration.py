@@ -1,0 +1,175 @@
+"""Log-prob confidence of sampled responses and its calibration against correctness.
+
+Shapes: B responses, N response positions, M bins. `logprobs_BN` are the sampled tokens' log-probs
+log π(y_t | x, y_<t) (float, from the scorer); masks are 0/1 or bool.
+
+Confidence of a response = exp(mean token log-prob) over a set of its tokens: over all response
+tokens, or over the final-answer tokens only (the paper's "log-prob confidence", compared with
+accuracy in reliability plots: the stronger the entropy collapse, the more over-confident).
+
+ECE binning: M equal-width bins on [0, 1]; a confidence c goes to bin floor(c·M) (c = 1 to the last
+bin), so bin m covers [m/M, (m+1)/M). ECE = Σ_m (n_m / n) |accuracy_m - mean confidence_m|.
+Entries with a non-finite confidence (e.g. an empty answer mask) are left out of ECE, Brier and the
+plot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def mean_logprob_confidence(logprobs_BN, mask_BN) -> np.ndarray:
+  """[B] exp(Σ_t mask·logprob / Σ_t mask); NaN for rows whose mask is empty."""
+  logprobs_BN = np.asarray(logprobs_BN, np.float64)
+  mask_BN = np.asarray(mask_BN, np.float64)
+  if logprobs_BN.shape != mask_BN.shape or logprobs_BN.ndim != 2:
+    raise ValueError(f"Need equal [B, N] shapes, got {logprobs_BN.shape} and {mask_BN.shape}.")
+  count_B = mask_BN.sum(axis=1)
+  # where= leaves masked-out entries out, so -inf log-probs on padding cannot poison the sum.
+  total_B = np.sum(logprobs_BN, axis=1, where=mask_BN > 0)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    mean_B = np.where(count_B > 0, total_B / np.maximum(count_B, 1), np.nan)
+  return np.exp(mean_B)
+
+
+def response_confidences(logprobs_BN, response_mask_BN, answer_mask_BN) -> dict[str, np.ndarray]:
+  """{"response": [B] confidence over response tokens, "answer": [B] over final-answer tokens}.
+
+  The answer mask is intersected with the response mask; rows without answer tokens get NaN.
+  """
+  response_mask_BN = np.asarray(response_mask_BN) > 0
+  answer_mask_BN = (np.asarray(answer_mask_BN) > 0) & response_mask_BN
+  return {
+    "response": mean_logprob_confidence(logprobs_BN, response_mask_BN),
+    "answer": mean_logprob_confidence(logprobs_BN, answer_mask_BN),
+  }
+
+
+def answer_token_mask(tokens_BN, response_mask_BN, marker_id: int, *, exclude_ids=()) -> np.ndarray:
+  """[B, N] bool: response tokens after the last `marker_id` token, minus `exclude_ids` (e.g. EOS).
+
+  For the arithmetic-chains task with the character tokenizer, marker_id is the id of ">" (the
+  answer marker) and the result marks the digits of the final answer. Rows without a marker inside
+  the response are all False.
+  """
+  tokens_BN = np.asarray(tokens_BN)
+  response_mask_BN = np.asarray(response_mask_BN) > 0
+  num_positions = tokens_BN.shape[1]
+  is_marker_BN = (tokens_BN == marker_id) & response_mask_BN
+  has_marker_B = is_marker_BN.any(axis=1)
+  last_marker_B = num_positions - 1 - np.argmax(is_marker_BN[:, ::-1], axis=1)
+  after_BN = np.arange(num_positions)[None, :] > last_marker_B[:, None]
+  keep_BN = response_mask_BN & after_BN & has_marker_B[:, None]
+  return keep_BN & ~np.isin(tokens_BN, np.asarray(exclude_ids, tokens_BN.dtype))
+
+
+def _finite(confidences, correct) -> tuple[np.ndarray, np.ndarray]:
+  conf = np.asarray(confidences, np.float64).reshape(-1)
+  corr = np.asarray(correct, np.float64).reshape(-1)
+  if conf.shape != corr.shape:
+    raise ValueError(f"confidences {conf.shape} and correct {corr.shape} differ in size.")
+  keep = np.isfinite(conf)
+  conf, corr = conf[keep], corr[keep]
+  if np.any((conf < 0) | (conf > 1)):
+    raise ValueError("Confidences must lie in [0, 1].")
+  return conf, corr
+
+
+def reliability_table(confidences, correct, num_bins: int = 10) -> dict[str, np.ndarray]:
+  """Per-bin table of M equal-width bins on [0, 1].
+
+  Returns [M] arrays: "lower", "upper" (bin edges), "count", "confidence" (mean confidence),
+  "accuracy" (mean correctness); the last two are NaN for empty bins.
+  """
+  if num_bins < 1:
+    raise ValueError(f"num_bins must be >= 1, got {num_bins}.")
+  conf, corr = _finite(confidences, correct)
+  bin_idx = np.minimum(np.floor(conf * num_bins).astype(int), num_bins - 1)
+  count_M = np.bincount(bin_idx, minlength=num_bins).astype(np.float64)
+  conf_sum_M = np.bincount(bin_idx, weights=conf, minlength=num_bins)
+  corr_sum_M = np.bincount(bin_idx, weights=corr, minlength=num_bins)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    mean_conf_M = np.where(count_M > 0, conf_sum_M / count_M, np.nan)
+    accuracy_M = np.where(count_M > 0, corr_sum_M / count_M, np.nan)
+  edges = np.arange(num_bins + 1) / num_bins
+  return {
+    "lower": edges[:-1],
+    "upper": edges[1:],
+    "count": count_M.astype(int),
+    "confidence": mean_conf_M,
+    "accuracy": accuracy_M,
+  }
+
+
+def expected_calibration_error(confidences, correct, num_bins: int = 10) -> float:
+  """Σ_m (n_m / n) |accuracy_m - confidence_m| over M equal-width bins; NaN without data."""
+  table = reliability_table(confidences, correct, num_bins)
+  total = table["count"].sum()
+  if total == 0:
+    return float("nan")
+  used = table["count"] > 0
+  gaps = np.abs(table["accuracy"][used] - table["confidence"][used])
+  return float(np.sum(table["count"][used] / total * gaps))
+
+
+def brier_score(confidences, correct) -> float:
+  """Mean squared error (confidence - correct)² (binary outcome); NaN without data."""
+  conf, corr = _finite(confidences, correct)
+  return float(np.mean((conf - corr) ** 2)) if conf.size else float("nan")
+
+
+def plot_reliability(
+  confidences,
+  correct,
+  path: str,
+  *,
+  num_bins: int = 10,
+  title: str = "Reliability diagram",
+) -> str:
+  """Writes a reliability diagram PNG to `path` and returns it.
+
+  Top: per-bin accuracy (bars) against the diagonal of perfect calibration, ECE in the legend.
+  Bottom: how many responses fall in each bin. Uses the Agg canvas directly, so it does not touch
+  pyplot's global backend.
+  """
+  table = reliability_table(confidences, correct, num_bins)
+  ece = expected_calibration_error(confidences, correct, num_bins)
+  width = 1.0 / num_bins
+  centers = (table["lower"] + table["upper"]) / 2
+
+  fig = Figure(figsize=(4.5, 5.5), dpi=100)
+  FigureCanvasAgg(fig)
+  top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+  used = table["count"] > 0
+  top.bar(
+    centers[used],
+    table["accuracy"][used],
+    width=width,
+    edgecolor="black",
+    color="tab:blue",
+    label=f"accuracy (ECE = {ece:.3f})",
+  )
+  top.bar(
+    centers[used],
+    table["confidence"][used] - table["accuracy"][used],
+    bottom=table["accuracy"][used],
+    width=width,
+    edgecolor="tab:red",
+    color="tab:red",
+    alpha=0.3,
+    label="gap to mean confidence",
+  )
+  top.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
+  top.set_xlim(0, 1)
+  top.set_ylim(0, 1)
+  top.set_ylabel("accuracy")
+  top.set_title(title)
+  top.legend(loc="upper left", fontsize="small")
+  bottom.bar(centers, table["count"], width=width, edgecolor="black", color="gray")
+  bottom.set_xlabel("confidence (exp mean token log-prob)")
+  bottom.set_ylabel("count")
+  fig.tight_layout()
+  fig.savefig(path, format="png")
+  return path
