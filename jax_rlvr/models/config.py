@@ -7,6 +7,13 @@ import dataclasses
 import jax.numpy as jnp
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+_ROPE_SCALING_TYPES = ("default", "llama3")
+_LLAMA3_FIELDS = (
+  "rope_scaling_factor",
+  "rope_low_freq_factor",
+  "rope_high_freq_factor",
+  "rope_original_max_seq_len",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +26,12 @@ class ModelConfig:
     num_kv_heads [num_key_value_heads], head_dim [head_dim or hidden_size // heads],
     rope_theta [rope_theta], norm_eps [rms_norm_eps], qkv_bias (True for Qwen2),
     tie_embeddings [tie_word_embeddings], max_seq_len [max_position_embeddings].
+  RoPE scaling [rope_parameters, 4.x: rope_scaling]: rope_scaling_type [rope_type] is 'default'
+  (plain RoPE) or 'llama3' (Llama 3.1 frequency scaling), which uses rope_scaling_factor [factor],
+  rope_low_freq_factor [low_freq_factor], rope_high_freq_factor [high_freq_factor] and
+  rope_original_max_seq_len [original_max_position_embeddings]; see policy.rope_inv_freq. Their
+  defaults are Llama 3.1's except factor 1, which makes the scaling the identity; with 'default'
+  they must keep these defaults (so that a scaling parameter is never silently ignored).
   `param_dtype` is the storage dtype, `dtype` the compute dtype; logits are always float32.
   `remat` rematerialises each block in the backward pass (saves activation memory).
   """
@@ -31,6 +44,11 @@ class ModelConfig:
   num_kv_heads: int
   head_dim: int
   rope_theta: float = 10000.0
+  rope_scaling_type: str = "default"
+  rope_scaling_factor: float = 1.0
+  rope_low_freq_factor: float = 1.0
+  rope_high_freq_factor: float = 4.0
+  rope_original_max_seq_len: int = 8192
   norm_eps: float = 1e-6
   qkv_bias: bool = False
   tie_embeddings: bool = False
@@ -52,6 +70,33 @@ class ModelConfig:
         raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {sorted(_DTYPES)}.")
     if self.family not in ("llama", "qwen2"):
       raise ValueError(f"family={self.family!r}; choose 'llama' or 'qwen2'.")
+    self._validate_rope_scaling()
+
+  def _validate_rope_scaling(self):
+    if self.rope_scaling_type not in _ROPE_SCALING_TYPES:
+      raise ValueError(
+        f"rope_scaling_type={self.rope_scaling_type!r}; choose one of {_ROPE_SCALING_TYPES}."
+      )
+    if self.rope_scaling_type == "default":
+      for field in dataclasses.fields(self):
+        if field.name in _LLAMA3_FIELDS and getattr(self, field.name) != field.default:
+          raise ValueError(
+            f"{field.name}={getattr(self, field.name)!r} has no effect with "
+            f"rope_scaling_type='default'; set rope_scaling_type='llama3' or leave it at "
+            f"{field.default!r}."
+          )
+      return
+    if not self.rope_scaling_factor >= 1.0:
+      raise ValueError(f"rope_scaling_factor={self.rope_scaling_factor!r} must be >= 1.")
+    if not 0.0 < self.rope_low_freq_factor < self.rope_high_freq_factor:
+      raise ValueError(
+        f"rope_low_freq_factor={self.rope_low_freq_factor!r} and rope_high_freq_factor="
+        f"{self.rope_high_freq_factor!r} must satisfy 0 < low < high."
+      )
+    if self.rope_original_max_seq_len <= 0:
+      raise ValueError(
+        f"rope_original_max_seq_len={self.rope_original_max_seq_len!r} must be positive."
+      )
 
   @property
   def jnp_param_dtype(self):
@@ -124,6 +169,24 @@ PRESETS = {
     tie_embeddings=False,
     max_seq_len=4096,
     family="qwen2",
+  ),
+  "llama3.1-8b": ModelConfig(
+    vocab_size=128256,
+    embed_dim=4096,
+    mlp_dim=14336,
+    num_layers=32,
+    num_heads=32,
+    num_kv_heads=8,
+    head_dim=128,
+    rope_theta=500000.0,
+    rope_scaling_type="llama3",
+    rope_scaling_factor=8.0,
+    rope_low_freq_factor=1.0,
+    rope_high_freq_factor=4.0,
+    rope_original_max_seq_len=8192,
+    norm_eps=1e-5,
+    tie_embeddings=False,
+    max_seq_len=131072,
   ),
 }
 

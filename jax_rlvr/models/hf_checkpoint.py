@@ -68,6 +68,13 @@ _REQUIRED_FIELDS = (
   "num_hidden_layers",
   "num_attention_heads",
 )
+# Llama 3.1 RoPE scaling: (HF rope_parameters / rope_scaling key, ModelConfig field).
+_LLAMA3_FIELDS = (
+  ("factor", "rope_scaling_factor"),
+  ("low_freq_factor", "rope_low_freq_factor"),
+  ("high_freq_factor", "rope_high_freq_factor"),
+  ("original_max_position_embeddings", "rope_original_max_seq_len"),
+)
 # Tensors some checkpoints carry that hold nothing the model needs.
 _IGNORED_SUFFIXES = (".rotary_emb.inv_freq",)
 
@@ -76,34 +83,61 @@ def _dtype_name(dtype) -> str:
   return jnp.dtype(dtype).name
 
 
-def _rope_theta(hf: dict[str, Any]) -> float:
-  """rope_theta from a transformers 5 `rope_parameters` or a 4.x `rope_theta`/`rope_scaling`."""
-  rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
-  field = "rope_parameters" if hf.get("rope_parameters") else "rope_scaling"
+def _rope_fields(hf: dict[str, Any]) -> dict[str, Any]:
+  """ModelConfig's RoPE fields from transformers 5 `rope_parameters` or 4.x `rope_scaling`.
+
+  4.x keeps rope_theta at the top level; a "type" key is the pre-4.45 spelling of "rope_type".
+  """
+  params, scaling = hf.get("rope_parameters"), hf.get("rope_scaling")
+  field = "rope_parameters" if params else "rope_scaling"
+  rope = params or scaling or {}
   if not isinstance(rope, dict):
     raise ValueError(f"config.json field {field}={rope!r} must be a dict or null.")
   if any(isinstance(v, dict) for v in rope.values()):
     raise ValueError(
       f"config.json field {field} has per-layer-type RoPE parameters ({sorted(rope)}); only one "
-      "global default RoPE is supported."
+      "global RoPE is supported."
     )
+  if params and isinstance(scaling, dict) and scaling:
+    # transformers 5 reads rope_scaling first, this module rope_parameters: they must agree.
+    clash = sorted(k for k in params.keys() & scaling.keys() if params[k] != scaling[k])
+    if clash:
+      raise ValueError(f"config.json fields rope_parameters and rope_scaling disagree on {clash}.")
   rope_type = rope.get("rope_type", rope.get("type", "default"))
-  if rope_type != "default":
+  if rope_type not in ("default", "llama3"):
     raise ValueError(
-      f"config.json field {field}.rope_type={rope_type!r} is not supported; only plain RoPE "
-      "('default', no scaling) is implemented."
+      f"config.json field {field}.rope_type={rope_type!r} is not supported; only 'default' "
+      "(plain RoPE) and 'llama3' (Llama 3.1 scaling) are implemented."
     )
   if rope.get("partial_rotary_factor", hf.get("partial_rotary_factor", 1.0)) != 1.0:
     raise ValueError("config.json field partial_rotary_factor != 1.0 is not supported.")
-  return float(rope.get("rope_theta", hf.get("rope_theta", 10000.0)))
+  fields = {
+    "rope_theta": float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))),
+    "rope_scaling_type": rope_type,
+  }
+  if rope_type == "llama3":
+    missing = [k for k, _ in _LLAMA3_FIELDS if rope.get(k) is None]
+    if missing:
+      raise ValueError(
+        f"config.json field {field} lacks {missing}, required by rope_type 'llama3'."
+      )
+    for hf_name, name in _LLAMA3_FIELDS:
+      value = rope[hf_name]
+      cast = int if name == "rope_original_max_seq_len" else float
+      if isinstance(value, bool) or not isinstance(value, int | float) or cast(value) != value:
+        raise ValueError(
+          f"config.json field {field}.{hf_name}={value!r} must be a {cast.__name__}."
+        )
+      fields[name] = cast(value)
+  return fields
 
 
 def model_config_from_hf(hf: dict[str, Any], **overrides) -> ModelConfig:
   """Builds a ModelConfig from a parsed HF `config.json`; `overrides` replace fields after.
 
   Raises ValueError naming the field when the checkpoint uses a feature Policy lacks
-  (another architecture, scaled RoPE, sliding-window attention, MLP or output-projection bias,
-  an activation other than SiLU).
+  (another architecture, RoPE scaling other than Llama 3.1's, sliding-window attention, MLP or
+  output-projection bias, an activation other than SiLU).
   """
   archs = hf.get("architectures") or []
   known = [a for a in archs if a in _ARCHITECTURES]
@@ -153,7 +187,7 @@ def model_config_from_hf(hf: dict[str, Any], **overrides) -> ModelConfig:
     num_heads=num_heads,
     num_kv_heads=hf.get("num_key_value_heads") or num_heads,
     head_dim=hf.get("head_dim") or hf["hidden_size"] // num_heads,
-    rope_theta=_rope_theta(hf),
+    **_rope_fields(hf),
     norm_eps=float(hf.get("rms_norm_eps", 1e-6)),
     qkv_bias=qkv_bias,
     tie_embeddings=bool(hf.get("tie_word_embeddings", False)),
@@ -166,10 +200,16 @@ def model_config_from_hf(hf: dict[str, Any], **overrides) -> ModelConfig:
 def hf_config_from_model_config(cfg: ModelConfig) -> dict[str, Any]:
   """The `config.json` dict transformers needs to rebuild `cfg` as an HF model.
 
-  RoPE is written both as transformers 5 `rope_parameters` and as the 4.x `rope_theta`;
-  the storage dtype both as `dtype` (5.x) and `torch_dtype` (4.x).
+  RoPE is written both as transformers 5 `rope_parameters` and as the 4.x `rope_theta` plus
+  `rope_scaling` (null without scaling); the storage dtype both as `dtype` (5.x) and
+  `torch_dtype` (4.x).
   """
   arch, model_type = _FAMILY_TO_HF[cfg.family]
+  rope_scaling = None
+  if cfg.rope_scaling_type == "llama3":
+    rope_scaling = {"rope_type": "llama3"}
+    rope_scaling.update({hf_name: getattr(cfg, name) for hf_name, name in _LLAMA3_FIELDS})
+  rope_parameters = {**(rope_scaling or {"rope_type": "default"}), "rope_theta": cfg.rope_theta}
   hf = {
     "architectures": [arch],
     "model_type": model_type,
@@ -184,8 +224,8 @@ def hf_config_from_model_config(cfg: ModelConfig) -> dict[str, Any]:
     "max_position_embeddings": cfg.max_seq_len,
     "rms_norm_eps": cfg.norm_eps,
     "rope_theta": cfg.rope_theta,
-    "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
-    "rope_scaling": None,
+    "rope_parameters": rope_parameters,
+    "rope_scaling": rope_scaling,
     "tie_word_embeddings": cfg.tie_embeddings,
     "attention_dropout": 0.0,
     "initializer_range": 0.02,

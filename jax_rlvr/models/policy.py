@@ -73,11 +73,31 @@ def positions_from_mask(mask_BT: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.cumsum(mask_BT.astype(jnp.int32), axis=-1) - 1, 0)
 
 
-def apply_rope(x_BTnH: jax.Array, positions_BT: jax.Array, theta: float) -> jax.Array:
-  """Rotary embedding in the HF rotate-half layout; computed in float32."""
-  head_dim = x_BTnH.shape[-1]
-  inv_freq = 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
-  angles_BTh = positions_BT[..., None].astype(jnp.float32) * inv_freq
+def rope_inv_freq(cfg: ModelConfig) -> jax.Array:
+  """Rotary inverse frequencies f_i = theta^(-2i/H), i < H/2, float32 [H/2].
+
+  With `rope_scaling_type='llama3'` (Llama 3.1) each f is rescaled by its wavelength w = 2π/f,
+  with L = rope_original_max_seq_len, s = rope_scaling_factor, a/b = rope_low/high_freq_factor:
+  w < L/b keeps f, w > L/a gives f/s, and in between f((1 - g)/s + g) with g = (L/w - a)/(b - a),
+  which joins the two continuously (g is 0 at w = L/a and 1 at w = L/b).
+  """
+  head_dim = cfg.head_dim
+  inv_freq_h = 1.0 / (cfg.rope_theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+  if cfg.rope_scaling_type == "default":
+    return inv_freq_h
+  low, high = cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+  wavelen_h = 2.0 * jnp.pi / inv_freq_h
+  # Clipping g to [0, 1] covers the two outer bands: g = 0 gives f/s, g = 1 gives f.
+  g_h = jnp.clip((cfg.rope_original_max_seq_len / wavelen_h - low) / (high - low), 0.0, 1.0)
+  return inv_freq_h * ((1.0 - g_h) / cfg.rope_scaling_factor + g_h)
+
+
+def apply_rope(x_BTnH: jax.Array, positions_BT: jax.Array, cfg: ModelConfig) -> jax.Array:
+  """Rotary embedding (frequencies from `rope_inv_freq(cfg)`) in the HF rotate-half layout.
+
+  x_BTnH: [B, T, n, H] with n any head count; computed in float32, returned in x's dtype.
+  """
+  angles_BTh = positions_BT[..., None].astype(jnp.float32) * rope_inv_freq(cfg)
   angles_BTH = jnp.concatenate([angles_BTh, angles_BTh], axis=-1)[:, :, None, :]
   x = x_BTnH.astype(jnp.float32)
   x1, x2 = jnp.split(x, 2, axis=-1)
@@ -134,8 +154,8 @@ class Attention(nnx.Module):
     """
     cfg = self.cfg
     B, T, _ = x_BTD.shape
-    q_BTNH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg.rope_theta)
-    k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg.rope_theta)
+    q_BTNH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg)
+    k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg)
     v_BTKH = self._project(x_BTD, "v")
     if kv_cache is None:
       k_BSKH, v_BSKH, start = k_BTKH, v_BTKH, 0

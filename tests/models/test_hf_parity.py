@@ -17,6 +17,7 @@ from safetensors.numpy import save_file
 from tokenizers import decoders, models, pre_tokenizers, processors, trainers
 
 from jax_rlvr.models import (
+  PRESETS,
   ModelConfig,
   Policy,
   load_hf_checkpoint,
@@ -35,15 +36,33 @@ def _logits(model, tokens_BT, mask_BT) -> np.ndarray:
   return np.asarray(_forward(model, jnp.asarray(tokens_BT), jnp.asarray(mask_BT)))
 
 
-def _left_padded_batch():
-  """Tokens and mask [3, 9]: prompts of 4, 9 and 6 real tokens, left-padded with id 0."""
+# Llama 3.1 RoPE scaling with a 32-token original context (transformers' rope_parameters keys), so
+# that the tiny models' wavelengths fall in all three bands and the batches below run past it.
+LLAMA3_ROPE = {
+  "rope_type": "llama3",
+  "factor": 8.0,
+  "low_freq_factor": 1.0,
+  "high_freq_factor": 4.0,
+  "original_max_position_embeddings": 32,
+}
+LLAMA3_FIELDS = dict(
+  rope_scaling_type="llama3",
+  rope_scaling_factor=8.0,
+  rope_low_freq_factor=1.0,
+  rope_high_freq_factor=4.0,
+  rope_original_max_seq_len=32,
+)
+
+
+def _left_padded_batch(lengths=(4, 9, 6)):
+  """Tokens and mask [3, max(lengths)]: prompts of these real lengths, left-padded with id 0."""
   rng = np.random.default_rng(0)
-  lengths = (4, 9, 6)
-  tokens = np.zeros((3, 9), np.int32)
-  mask = np.zeros((3, 9), np.int32)
+  width = max(lengths)
+  tokens = np.zeros((len(lengths), width), np.int32)
+  mask = np.zeros((len(lengths), width), np.int32)
   for row, n in enumerate(lengths):
-    tokens[row, 9 - n :] = rng.integers(1, VOCAB, n)
-    mask[row, 9 - n :] = 1
+    tokens[row, width - n :] = rng.integers(1, VOCAB, n)
+    mask[row, width - n :] = 1
   return tokens, mask
 
 
@@ -51,7 +70,7 @@ def _max_diff_on_real_tokens(a, b, mask):
   return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))[mask > 0].max())
 
 
-def _tiny_policy(family: str, tied: bool, param_dtype="float32", seed=0) -> Policy:
+def _tiny_policy(family: str, tied: bool, param_dtype="float32", seed=0, **overrides) -> Policy:
   cfg = ModelConfig(
     vocab_size=VOCAB,
     embed_dim=64,
@@ -68,6 +87,7 @@ def _tiny_policy(family: str, tied: bool, param_dtype="float32", seed=0) -> Poli
     family=family,
     param_dtype=param_dtype,
     dtype=param_dtype,
+    **overrides,
   )
   model = nnx.eval_shape(lambda: Policy(cfg, rngs=nnx.Rngs(0)))  # every param is set below
   rng = np.random.default_rng(seed)
@@ -94,7 +114,7 @@ def hf():
   return torch, transformers
 
 
-def _hf_model(hf, family: str, tied: bool):
+def _hf_model(hf, family: str, tied: bool, rope_parameters=None):
   """A random tiny transformers model with O(1) weights (so logit differences are meaningful)."""
   torch, transformers = hf
   common = dict(
@@ -109,7 +129,12 @@ def _hf_model(hf, family: str, tied: bool):
   )
   if family == "llama":
     # head_dim 24 != hidden_size / heads exercises the explicit head_dim field.
-    config = transformers.LlamaConfig(rope_theta=31337.0, rms_norm_eps=1e-5, head_dim=24, **common)
+    # With llama3 scaling, the wavelengths 2π·31337^(i/12) = 6.3, 15, 35, ... fall in the kept,
+    # blended and divided bands of LLAMA3_ROPE.
+    rope = {"rope_type": "default", **(rope_parameters or {}), "rope_theta": 31337.0}
+    config = transformers.LlamaConfig(
+      rope_parameters=rope, rms_norm_eps=1e-5, head_dim=24, **common
+    )
     model = transformers.LlamaForCausalLM(config)
   else:
     config = transformers.Qwen2Config(**common)
@@ -166,6 +191,27 @@ def test_load_matches_transformers_logits_on_left_padded_batch(hf, tmp_path, fam
 
 
 @pytest.mark.hf
+def test_llama3_rope_scaling_matches_transformers_past_the_original_context(hf, tmp_path):
+  hf_model = _hf_model(hf, "llama", tied=False, rope_parameters=LLAMA3_ROPE)
+  hf_model.save_pretrained(tmp_path)
+  model = load_hf_checkpoint(str(tmp_path))
+  assert {k: getattr(model.cfg, k) for k in LLAMA3_FIELDS} == LLAMA3_FIELDS
+
+  tokens, mask = _left_padded_batch((21, 48, 37))  # 48 > original_max_position_embeddings = 32
+  ours = _logits(model, tokens, mask)
+  diff = _max_diff_on_real_tokens(ours, _hf_logits(hf, hf_model, tokens, mask), mask)
+  print(f"llama3 rope: max |logit diff| = {diff:.2e}")
+  assert diff <= TOL
+
+  # The scaling is not a no-op here: the same weights with plain RoPE give other logits.
+  config = json.loads((tmp_path / "config.json").read_text())
+  config["rope_parameters"] = {"rope_type": "default", "rope_theta": 31337.0}
+  (tmp_path / "config.json").write_text(json.dumps(config))
+  plain = _logits(load_hf_checkpoint(str(tmp_path)), tokens, mask)
+  assert _max_diff_on_real_tokens(plain, ours, mask) > 100 * TOL
+
+
+@pytest.mark.hf
 @pytest.mark.parametrize("family,tied", [("llama", True), ("qwen2", False)])
 def test_saved_checkpoint_loads_in_transformers_with_same_logits(hf, tmp_path, family, tied):
   _, transformers = hf
@@ -185,6 +231,26 @@ def test_saved_checkpoint_loads_in_transformers_with_same_logits(hf, tmp_path, f
   )
   print(f"round trip {family} tied={tied}: max |logit diff| = {diff:.2e}")
   assert diff <= TOL
+
+
+@pytest.mark.hf
+def test_llama3_rope_scaling_round_trips_through_transformers(hf, tmp_path):
+  _, transformers = hf
+  model = _tiny_policy("llama", tied=False, **LLAMA3_FIELDS)
+  save_hf_checkpoint(model, str(tmp_path))
+  hf_model = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path)).eval()
+  assert hf_model.config.rope_parameters == {**LLAMA3_ROPE, "rope_theta": 2500.0}
+
+  tokens, mask = _left_padded_batch((21, 48, 37))
+  diff = _max_diff_on_real_tokens(
+    _logits(model, tokens, mask), _hf_logits(hf, hf_model, tokens, mask), mask
+  )
+  print(f"round trip llama3 rope: max |logit diff| = {diff:.2e}")
+  assert diff <= TOL
+
+  # transformers' own save (rope_parameters only) loads back into the same config.
+  hf_model.save_pretrained(tmp_path / "resaved")
+  assert load_hf_checkpoint(str(tmp_path / "resaved")).cfg == model.cfg
 
 
 @pytest.mark.hf
@@ -281,12 +347,85 @@ def test_model_config_from_hf_fields():
   assert model_config_from_hf(hf_config_from_model_config(qwen)) == qwen
 
 
+# config.json of meta-llama/Llama-3.1-8B-Instruct as published (written by transformers 4.42).
+LLAMA31_8B_INSTRUCT = {
+  "architectures": ["LlamaForCausalLM"],
+  "attention_bias": False,
+  "attention_dropout": 0.0,
+  "bos_token_id": 128000,
+  "eos_token_id": [128001, 128008, 128009],
+  "hidden_act": "silu",
+  "hidden_size": 4096,
+  "initializer_range": 0.02,
+  "intermediate_size": 14336,
+  "max_position_embeddings": 131072,
+  "mlp_bias": False,
+  "model_type": "llama",
+  "num_attention_heads": 32,
+  "num_hidden_layers": 32,
+  "num_key_value_heads": 8,
+  "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_scaling": {
+    "factor": 8.0,
+    "low_freq_factor": 1.0,
+    "high_freq_factor": 4.0,
+    "original_max_position_embeddings": 8192,
+    "rope_type": "llama3",
+  },
+  "rope_theta": 500000.0,
+  "tie_word_embeddings": False,
+  "torch_dtype": "bfloat16",
+  "transformers_version": "4.42.3",
+  "use_cache": True,
+  "vocab_size": 128256,
+}
+
+
+def test_llama3_rope_scaling_config_maps_both_ways():
+  cfg = model_config_from_hf(LLAMA31_8B_INSTRUCT)
+  assert cfg == PRESETS["llama3.1-8b"]
+
+  exported = hf_config_from_model_config(cfg)
+  scaling = dict(LLAMA31_8B_INSTRUCT["rope_scaling"])
+  assert exported["rope_scaling"] == scaling  # 4.x reads this plus rope_theta
+  assert exported["rope_parameters"] == {**scaling, "rope_theta": 500000.0}  # transformers 5
+  assert model_config_from_hf(exported) == cfg
+  # transformers 5 style alone, and the pre-4.45 "type" key.
+  v5 = {k: v for k, v in exported.items() if k not in ("rope_scaling", "rope_theta")}
+  assert model_config_from_hf(v5) == cfg
+  old_key = {**scaling, "type": "llama3"}
+  del old_key["rope_type"]
+  assert model_config_from_hf({**LLAMA31_8B_INSTRUCT, "rope_scaling": old_key}) == cfg
+  # Default RoPE still exports without scaling.
+  plain = hf_config_from_model_config(PRESETS["tiny"])
+  assert plain["rope_scaling"] is None
+  assert plain["rope_parameters"] == {"rope_type": "default", "rope_theta": 10000.0}
+
+
 @pytest.mark.parametrize(
   "change,field",
   [
     ({"architectures": ["MistralForCausalLM"]}, "architectures"),
-    ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0}}, "rope_scaling.rope_type"),
+    ({"rope_scaling": {"type": "linear", "factor": 8.0}}, "rope_scaling.rope_type='linear'"),
+    ({"rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}, "rope_scaling.rope_type"),
     ({"rope_parameters": {"rope_type": "yarn", "rope_theta": 1e4}}, "rope_parameters.rope_type"),
+    ({"rope_parameters": {"rope_type": "longrope"}}, "rope_parameters.rope_type='longrope'"),
+    (
+      {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}},
+      r"rope_scaling lacks \['low_freq_factor', 'high_freq_factor', 'original_max_position_emb",
+    ),
+    (
+      {"rope_parameters": {**LLAMA3_ROPE, "original_max_position_embeddings": 31.5}},
+      r"rope_parameters\.original_max_position_embeddings=31\.5",
+    ),
+    (
+      {
+        "rope_parameters": {**LLAMA3_ROPE, "rope_theta": 1e4},
+        "rope_scaling": {**LLAMA3_ROPE, "factor": 4.0},
+      },
+      r"rope_parameters and rope_scaling disagree on \['factor'\]",
+    ),
     ({"attention_bias": True}, "attention_bias"),
     ({"mlp_bias": True}, "mlp_bias"),
     ({"hidden_act": "gelu"}, "hidden_act"),

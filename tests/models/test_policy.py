@@ -4,13 +4,21 @@ Shape letters as in jax_rlvr/models/policy.py: B batch, T tokens, D embed, N hea
 H head_dim, V vocab.
 """
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
-from jax_rlvr.models import KVCache, ModelConfig, Policy, count_params, positions_from_mask
-from jax_rlvr.models.policy import apply_rope
+from jax_rlvr.models import (
+  PRESETS,
+  KVCache,
+  ModelConfig,
+  Policy,
+  count_params,
+  positions_from_mask,
+)
+from jax_rlvr.models.policy import apply_rope, rope_inv_freq
 
 CFG = ModelConfig(
   vocab_size=31,
@@ -24,6 +32,9 @@ CFG = ModelConfig(
   norm_eps=1e-5,
   max_seq_len=64,
 )
+# Llama 3.1 scaling with a short original context: with head_dim 8 and theta 500 the wavelengths
+# 2π·500^(i/4) = 6.3, 30, 140, 664 fall in the kept (< 32/4), blended and divided (> 32/1) bands.
+LLAMA3 = dict(rope_scaling_type="llama3", rope_scaling_factor=8.0, rope_original_max_seq_len=32)
 LOGICAL_AXES = {"vocab", "embed", "mlp", "heads", "kv_heads", "head_dim"}
 
 
@@ -87,11 +98,30 @@ def _np_rms(x, scale, eps):
   return scale * x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps)
 
 
-def _np_rope(x_TnH, pos_T, theta):
-  """HF rotate-half RoPE: dims i and i + H/2 form one rotated pair, frequency theta^(-2i/H)."""
+def _np_inv_freq(cfg: ModelConfig) -> np.ndarray:
+  """float64 RoPE frequencies; Llama 3.1 scaling band by band, as in Meta's reference code."""
+  freqs = cfg.rope_theta ** (-np.arange(0, cfg.head_dim, 2) / cfg.head_dim)
+  if cfg.rope_scaling_type == "default":
+    return freqs
+  L, factor = cfg.rope_original_max_seq_len, cfg.rope_scaling_factor
+  low, high = cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+  out = []
+  for freq in freqs:
+    wavelen = 2 * np.pi / freq
+    if wavelen < L / high:
+      out.append(freq)
+    elif wavelen > L / low:
+      out.append(freq / factor)
+    else:
+      smooth = (L / wavelen - low) / (high - low)
+      out.append((1 - smooth) * freq / factor + smooth * freq)
+  return np.array(out)
+
+
+def _np_rope(x_TnH, pos_T, inv_freq_h):
+  """HF rotate-half RoPE: dims i and i + H/2 form one rotated pair with frequency inv_freq_h[i]."""
   half = x_TnH.shape[-1] // 2
-  freq = theta ** (-np.arange(half) * 2.0 / x_TnH.shape[-1])
-  angle = pos_T[:, None, None] * freq
+  angle = pos_T[:, None, None] * inv_freq_h
   a, b = x_TnH[..., :half], x_TnH[..., half:]
   return np.concatenate(
     [a * np.cos(angle) - b * np.sin(angle), b * np.cos(angle) + a * np.sin(angle)], -1
@@ -115,7 +145,7 @@ def _np_forward(model: Policy, tokens_T, mask_T):
     v = np.einsum("td,dkh->tkh", h, w[("attn", "v")])
     if cfg.qkv_bias:
       q, k, v = q + w[("attn", "q_bias")], k + w[("attn", "k_bias")], v + w[("attn", "v_bias")]
-    q, k = _np_rope(q, pos, cfg.rope_theta), _np_rope(k, pos, cfg.rope_theta)
+    q, k = _np_rope(q, pos, _np_inv_freq(cfg)), _np_rope(k, pos, _np_inv_freq(cfg))
     heads = []
     for n in range(cfg.num_heads):
       scores = q[:, n] @ k[:, n // G].T / np.sqrt(cfg.head_dim)
@@ -139,8 +169,9 @@ def _np_forward(model: Policy, tokens_T, mask_T):
     {"tie_embeddings": True},
     {"num_kv_heads": 1},
     {"num_kv_heads": 4},
+    LLAMA3,
   ],
-  ids=["gqa", "qkv_bias", "tied", "mqa", "mha"],
+  ids=["gqa", "qkv_bias", "tied", "mqa", "mha", "llama3_rope"],
 )
 def test_matches_numpy_reference_on_left_padded_batch(overrides):
   model = _make(CFG.replace(**overrides))
@@ -297,8 +328,65 @@ def test_gqa_equals_mha_with_repeated_kv_weights(qkv_bias):
 def test_rope_matches_numpy_and_preserves_norms():
   x = np.random.default_rng(3).standard_normal((2, 5, 3, 8)).astype(np.float32)
   pos = np.array([[0, 0, 1, 2, 3], [0, 1, 2, 3, 4]])
-  out = np.asarray(apply_rope(jnp.asarray(x), jnp.asarray(pos), 500.0))
+  out = np.asarray(apply_rope(jnp.asarray(x), jnp.asarray(pos), CFG))
   for b in range(2):
-    np.testing.assert_allclose(out[b], _np_rope(x[b], pos[b].astype(float), 500.0), atol=1e-5)
+    ref = _np_rope(x[b], pos[b].astype(float), 500.0 ** (-np.arange(0, 8, 2) / 8))
+    np.testing.assert_allclose(out[b], ref, atol=1e-5)
   np.testing.assert_allclose(np.linalg.norm(out, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-5)
   np.testing.assert_array_equal(out[:, :1], x[:, :1])  # position 0 is the identity
+
+
+@pytest.mark.parametrize("theta,head_dim", [(500.0, 8), (1e6, 128)])
+def test_default_rope_inv_freq_is_unchanged(theta, head_dim):
+  # Bit for bit the expression apply_rope used before RoPE scaling existed, both eagerly and
+  # under jit (XLA folds the constant expression itself, which can differ from eager by an ulp).
+  cfg = CFG.replace(rope_theta=theta, head_dim=head_dim)
+  before = lambda: 1.0 / (theta ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim))
+  np.testing.assert_array_equal(np.asarray(rope_inv_freq(cfg)), np.asarray(before()))
+  np.testing.assert_array_equal(
+    np.asarray(jax.jit(lambda: rope_inv_freq(cfg))()), np.asarray(jax.jit(before)())
+  )
+
+
+@pytest.mark.parametrize(
+  "cfg",
+  [CFG.replace(**LLAMA3), PRESETS["llama3.1-8b"]],
+  ids=["tiny", "llama3.1-8b"],
+)
+def test_llama3_rope_inv_freq_matches_numpy(cfg):
+  ours = rope_inv_freq(cfg)
+  assert ours.dtype == jnp.float32 and ours.shape == (cfg.head_dim // 2,)
+  ref = _np_inv_freq(cfg)
+  np.testing.assert_allclose(np.asarray(ours), ref, rtol=2e-6)
+  np.testing.assert_allclose(np.asarray(jax.jit(lambda: rope_inv_freq(cfg))()), ref, rtol=2e-6)
+  # All three bands occur, so the test covers each branch.
+  base = cfg.rope_theta ** (-np.arange(0, cfg.head_dim, 2) / cfg.head_dim)
+  ratio = ref / base
+  factor = cfg.rope_scaling_factor
+  assert (ratio == 1).any() and np.isclose(ratio, 1 / factor).any()
+  assert ((ratio > 1 / factor + 1e-6) & (ratio < 1 - 1e-6)).any()
+  # With factor 1 the scaling is the identity.
+  np.testing.assert_allclose(
+    np.asarray(rope_inv_freq(cfg.replace(rope_scaling_factor=1.0))), base, rtol=2e-6
+  )
+
+
+@pytest.mark.parametrize(
+  "overrides,message",
+  [
+    ({"rope_scaling_type": "yarn"}, "rope_scaling_type='yarn'"),
+    ({"rope_scaling_factor": 8.0}, "rope_scaling_factor=8.0 has no effect"),
+    ({"rope_original_max_seq_len": 16}, "rope_original_max_seq_len=16 has no effect"),
+    ({**LLAMA3, "rope_scaling_factor": 0.5}, "rope_scaling_factor=0.5 must be >= 1"),
+    ({**LLAMA3, "rope_low_freq_factor": 4.0}, "0 < low < high"),
+    ({**LLAMA3, "rope_original_max_seq_len": 0}, "rope_original_max_seq_len=0 must be positive"),
+  ],
+)
+def test_rope_scaling_config_errors(overrides, message):
+  with pytest.raises(ValueError, match=message):
+    CFG.replace(**overrides)
+
+
+def test_llama3_8b_preset_shape():
+  cfg = PRESETS["llama3.1-8b"]
+  assert count_params(_abstract(cfg)) == 8_030_261_248  # Llama 3.1 8B's published count
