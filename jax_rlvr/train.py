@@ -34,6 +34,7 @@ from jax_rlvr import (
   metric_writer,
   plotting,
   sampling,
+  sharding,
 )
 from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr.data import batching
@@ -122,9 +123,13 @@ class Trainer:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
 
+    self.mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
     self.tokenizer = components.build_tokenizer(config)
-    policy = components.build_policy(config, self.tokenizer)
-    self.graphdef, params = nnx.split(policy)  # all of the policy's state is parameters
+    # All of the policy's state is parameters: graphdef + params is the whole policy.
+    self.graphdef, params = components.build_sharded_policy(config, self.tokenizer, self.mesh)
+    if self.is_main:
+      sharding.log_shardings(params)
+    sharding.check_sharded(params, self.mesh)
     self.task = components.build_task(config)
     self.train_iter, self.warmup_iter, self.eval_records = components.build_data(
       config, workdir, self.task
@@ -142,23 +147,31 @@ class Trainer:
       top_p=config.rollout.top_p,
       top_k=config.rollout.top_k,
       num_samples=config.rollout.group_size,
-      eos_id=self.tokenizer.eos_id,
+      eos_id=getattr(self.tokenizer, "eos_ids", self.tokenizer.eos_id),
       pad_id=self.tokenizer.pad_id,
     )
-    self.initial_state = TrainState(
-      step=jnp.zeros((), jnp.int32),
-      params=params,
-      opt_state=self.warmup_optimizer.init(params),
-      key=jax.random.key_data(jax.random.key(config.seed)),
-      controllers=rl_step_lib.init_controllers(self.hp),
-      ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
+    # Adam moments are born with their parameters' shardings (propagated through zeros_like);
+    # scalars (step, counts, key, controllers) are replicated.
+    self.initial_state = sharding.on_mesh(
+      TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=jax.jit(self.warmup_optimizer.init)(params),
+        key=jax.random.key_data(jax.random.key(config.seed)),
+        controllers=rl_step_lib.init_controllers(self.hp),
+        ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
+      ),
+      self.mesh,
     )
+    self.state_shardings = jax.tree.map(lambda x: x.sharding, self.initial_state)
     self._warmup_step = jax.jit(
       functools.partial(warmup_step, graphdef=self.graphdef, optimizer=self.warmup_optimizer),
+      out_shardings=(self.state_shardings, None),
       donate_argnums=0,
     )
     self._rl_update = jax.jit(
       functools.partial(rl_update, graphdef=self.graphdef, optimizer=self.rl_optimizer, hp=self.hp),
+      out_shardings=(self.state_shardings, None),
       donate_argnums=0,
     )
     self.checkpointer = checkpointing.Checkpointer(
@@ -179,7 +192,7 @@ class Trainer:
   def start_rl(self, state: TrainState) -> TrainState:
     """At the warm-up -> RL boundary: fresh RL optimiser state, reference policy = current."""
     return state.replace(
-      opt_state=self.rl_optimizer.init(state.params),
+      opt_state=sharding.on_mesh(jax.jit(self.rl_optimizer.init)(state.params), self.mesh),
       # A copy: the train state is donated to the update, and one buffer cannot be donated twice.
       ref_params=jax.tree.map(jnp.copy, state.params) if self.config.rl.kl_coef > 0 else None,
     )
@@ -203,7 +216,23 @@ class Trainer:
     rt, rm = batching.pad_tokens(
       ids, c.rollout.max_new_tokens, self.tokenizer.pad_id, left=False, what="demonstration"
     )
-    return {"prompt_tokens": pt, "prompt_mask": pm, "response_tokens": rt, "response_mask": rm}
+    batch = {"prompt_tokens": pt, "prompt_mask": pm, "response_tokens": rt, "response_mask": rm}
+    return self.shard_batch(batch)
+
+  def shard_batch(self, tree):
+    """Places host arrays with their leading (batch) dimension split over data × fsdp; arrays
+    whose batch does not divide (e.g. few eval prompts) are replicated."""
+    size = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+
+    def put(x):
+      x = np.asarray(x)
+      split = x.ndim > 0 and x.shape[0] % size == 0
+      target = (
+        sharding.batch_sharding(self.mesh, x.ndim) if split else sharding.replicated(self.mesh)
+      )
+      return jax.device_put(x, target)
+
+    return jax.tree.map(put, tree)
 
   def rl_iteration(self, state: TrainState):
     c = self.config
@@ -213,6 +242,7 @@ class Trainer:
       self.tokenizer, list(batch["prompt"]), c.data.max_prompt_len, c.data.template
     )
     key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    prompt_tokens, prompt_mask = self.shard_batch((prompt_tokens, prompt_mask))
     out = sampling.generate(
       self.graphdef,
       state.params,
@@ -231,7 +261,7 @@ class Trainer:
     ]
     rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
     t2 = time.perf_counter()
-    state, metrics = self._rl_update(state, out, rewards)
+    state, metrics = self._rl_update(state, out, self.shard_batch(rewards))
     metrics = jax.device_get(metrics)
     t3 = time.perf_counter()
     metrics.update(

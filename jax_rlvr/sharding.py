@@ -1,0 +1,137 @@
+"""Device mesh from the config, logical-axis rules -> NamedSharding, and start-up checks.
+
+Mesh axes are ("data", "fsdp", "tensor"): the batch is split over data × fsdp, parameters are
+split over fsdp (their `embed` dimension) and tensor (heads, mlp, vocab). A parameter dimension
+that a mesh axis does not divide stays replicated along that axis (tiny vocabularies, say).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+from absl import logging
+from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+MESH_AXES = ("data", "fsdp", "tensor")
+BATCH_AXES = ("data", "fsdp")
+
+# Logical axis name -> mesh axis (or None: replicated). Names not listed are replicated.
+LOGICAL_RULES = (
+  ("batch", BATCH_AXES),
+  ("vocab", "tensor"),
+  ("embed", "fsdp"),
+  ("mlp", "tensor"),
+  ("heads", "tensor"),
+  ("kv_heads", "tensor"),
+  ("head_dim", None),
+  ("length", None),
+)
+
+
+def resolve_mesh_shape(shape, num_devices: int) -> tuple[int, ...]:
+  """Replaces the one -1 in `shape` by what the other axes leave of `num_devices`."""
+  shape = list(shape)
+  if shape.count(-1) > 1:
+    raise ValueError(f"mesh.shape={tuple(shape)} has more than one -1.")
+  known = math.prod(s for s in shape if s != -1)
+  if -1 in shape:
+    if num_devices % known:
+      raise ValueError(f"mesh.shape={tuple(shape)} does not divide {num_devices} devices.")
+    shape[shape.index(-1)] = num_devices // known
+  if math.prod(shape) > num_devices:
+    raise ValueError(f"mesh.shape={tuple(shape)} needs more than the {num_devices} devices.")
+  return tuple(shape)
+
+
+def make_mesh(shape=(-1, 1, 1), axes=MESH_AXES, devices=None) -> Mesh:
+  """A mesh over `devices` (default: all) with Auto axes (so sharding constraints apply)."""
+  devices = jax.devices() if devices is None else devices
+  shape = resolve_mesh_shape(shape, len(devices))
+  used = np.asarray(devices[: math.prod(shape)]).reshape(shape)
+  return Mesh(used, tuple(axes), axis_types=(AxisType.Auto,) * len(axes))
+
+
+def logical_to_spec(names, shape, mesh: Mesh, rules=LOGICAL_RULES) -> PartitionSpec:
+  """PartitionSpec for an array whose dimensions carry logical `names`.
+
+  A mesh axis is used at most once per array and only where it divides the dimension.
+  """
+  table = dict(rules)
+  used, spec = set(), []
+  for name, size in zip(names, shape, strict=True):
+    axes = table.get(name)
+    axes = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    axes = tuple(a for a in axes if a in mesh.shape and a not in used and mesh.shape[a] > 1)
+    if axes and size % math.prod(mesh.shape[a] for a in axes) == 0:
+      used.update(axes)
+      spec.append(axes[0] if len(axes) == 1 else axes)
+    else:
+      spec.append(None)
+  return PartitionSpec(*spec)
+
+
+def state_shardings(abstract_state: nnx.State, mesh: Mesh, rules=LOGICAL_RULES):
+  """NamedShardings for an NNX state whose Variables carry `out_sharding` logical names."""
+  specs = nnx.get_partition_spec(abstract_state)
+
+  def one(var_spec, var):
+    names = var_spec.get_value() if isinstance(var_spec, nnx.Variable) else var_spec
+    value = var.get_value() if isinstance(var, nnx.Variable) else var
+    names = tuple(names) if names is not None else (None,) * len(value.shape)
+    return NamedSharding(mesh, logical_to_spec(names, value.shape, mesh, rules))
+
+  return jax.tree.map(
+    one, specs, abstract_state, is_leaf=lambda x: isinstance(x, (nnx.Variable, PartitionSpec))
+  )
+
+
+def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:
+  """Leading (batch) dimension over data × fsdp, the rest replicated."""
+  return NamedSharding(mesh, PartitionSpec(BATCH_AXES, *([None] * (ndim - 1))))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def log_shardings(params, *, log=logging.info) -> None:
+  """One line per parameter: path, shape, dtype, PartitionSpec."""
+  for path, x in jax.tree_util.tree_leaves_with_path(params):
+    name = "/".join(str(getattr(p, "key", getattr(p, "idx", p))) for p in path)
+    log(f"param {name:48s} {str(x.shape):22s} {x.dtype} {x.sharding.spec}")
+
+
+def replicated_fraction(params) -> float:
+  """Fraction of parameter bytes stored whole on every device of a multi-device mesh."""
+  total = replicated_bytes = 0
+  for x in jax.tree.leaves(params):
+    total += x.nbytes
+    if len(x.sharding.device_set) > 1 and x.sharding.is_fully_replicated:
+      replicated_bytes += x.nbytes
+  return replicated_bytes / max(total, 1)
+
+
+def check_sharded(params, mesh: Mesh, *, max_replicated: float = 0.5) -> None:
+  """Fails when most parameter bytes are replicated although the mesh shards parameters."""
+  if mesh.shape.get("fsdp", 1) * mesh.shape.get("tensor", 1) == 1:
+    return  # a pure data-parallel mesh replicates parameters by design
+  frac = replicated_fraction(params)
+  if frac > max_replicated:
+    raise ValueError(
+      f"{frac:.0%} of parameter bytes are replicated on mesh {dict(mesh.shape)}; check the "
+      "logical axis rules (jax_rlvr.sharding.LOGICAL_RULES) and that dimensions divide the axes."
+    )
+
+
+def on_mesh(tree, mesh: Mesh):
+  """Replicates onto `mesh` every array not already spread over all of its devices (e.g. the
+  scalar step counts an optimiser init creates on one device)."""
+  target = replicated(mesh)
+
+  def put(x):
+    return x if x.sharding.device_set == set(mesh.devices.flat) else jax.device_put(x, target)
+
+  return jax.tree.map(put, tree)
