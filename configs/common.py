@@ -20,7 +20,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.hf_checkpoint = ""  # a local Hugging Face directory: overrides preset when set
   c.model.dtype = "float32"
   c.model.param_dtype = "float32"
-  c.model.remat = False
+  c.model.remat = False  # rematerialise each block in the backward pass (large models)
+  # > 0: project hidden states to the vocabulary this many positions at a time, so the
+  # [B, T, V] logits never exist whole (large vocabularies); 0 = all at once.
+  c.model.logprob_chunk_size = 0
 
   c.tokenizer = ml_collections.ConfigDict()
   c.tokenizer.kind = "char"  # 'char' (synthetic tasks) or 'hf' (tokenizer.json in tokenizer.path)

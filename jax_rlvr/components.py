@@ -11,7 +11,7 @@ import jax
 import ml_collections
 from flax import nnx
 
-from jax_rlvr import sharding
+from jax_rlvr import distributed, sharding
 from jax_rlvr.data import builders, diversity_subsets, math_datasets, pipeline, reasoning_gym_tasks
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.models import Policy, get_preset
@@ -182,11 +182,19 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
   The iterators are grain iterators with get_state/set_state (saved in checkpoints); each
   process reads its own shard. eval_records: {"prompt": [...], "answer": [...]} of the test split.
   """
-  sources = build_sources(config, workdir, task)
-  shard = dict(shard_index=jax.process_index(), shard_count=jax.process_count())
+  # Process 0 prepares the files first; the others then open what it wrote.
+  if jax.process_index() == 0:
+    sources = build_sources(config, workdir, task)
+  distributed.sync("prepare_data")
+  if jax.process_index() != 0:
+    sources = build_sources(config, workdir, task)
+  # Batch sizes in the config are global; each process reads its share.
+  num = jax.process_count()
+  shard = dict(shard_index=jax.process_index(), shard_count=num)
   rl_iter = pipeline.make_iterator(
     pipeline.prompt_dataset(
-      sources["train"], batch_size=config.rollout.prompts_per_step, seed=config.seed, **shard
+      sources["train"], batch_size=config.rollout.prompts_per_step // num, seed=config.seed,
+      **shard,
     )
   )
   warmup_iter = None
@@ -194,7 +202,7 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
     warmup_iter = pipeline.make_iterator(
       pipeline.sft_dataset(
         sources["train"],
-        batch_size=config.warmup.batch_size,
+        batch_size=config.warmup.batch_size // num,
         seed=config.seed + 1,
         noise=config.warmup.noise,
         **shard,

@@ -124,6 +124,14 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     "fsdp mesh axes; change prompts_per_step, group_size or mesh.shape.",
   )
 
+  processes = jax.process_count()
+  for field in ("rollout.prompts_per_step", "warmup.batch_size"):
+    _check(
+      _get(c, field) % processes == 0,
+      field,
+      _get(c, field),
+      f"batch sizes are global and must split evenly over the {processes} processes.",
+    )
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
   _one_of(c, "rl.lambda_schedule", LAMBDA_SCHEDULES)

@@ -12,7 +12,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jax_rlvr import metric_writer, sampling
+from jax_rlvr import metric_writer, sampling, sharding
 from jax_rlvr.data import batching
 from jax_rlvr.metrics import summarize_correctness
 
@@ -35,6 +35,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   )
   prompts = list(records["prompt"])[: c.num_prompts]
   answers = list(records["answer"])[: c.num_prompts]
+  mesh = jax.tree.leaves(params)[0].sharding.mesh
   correct, entropy_sum, token_count, lengths = [], 0.0, 0.0, []
   for start in range(0, len(prompts), c.batch_prompts):
     chunk = prompts[start : start + c.batch_prompts]
@@ -43,10 +44,12 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     tokens, mask = batching.encode_prompts(
       tokenizer, padded, config.data.max_prompt_len, config.data.template
     )
+    # Every process holds all eval prompts: replicate them, and gather the full outputs back.
+    tokens, mask = sharding.host_replicated_to_global(mesh, (tokens, mask))
     out = sampling.generate(
       graphdef, params, tokens, mask, jax.random.fold_in(key, start), sampling_config
     )
-    out = jax.device_get(out)
+    out = sharding.global_to_host(out)
     n_rows = len(chunk) * c.k
     response_tokens, length_B = out.response_tokens_BN[:n_rows], out.lengths_B[:n_rows]
     mask_BN = out.response_mask_BN[:n_rows].astype(np.float64)

@@ -31,6 +31,7 @@ class RLHyperParams:
 
   group_size: int
   temperature: float
+  logprob_chunk_size: int | None
   advantage: str
   std_ddof: int
   loss_agg: str
@@ -69,6 +70,7 @@ class RLHyperParams:
     return cls(
       group_size=config.rollout.group_size,
       temperature=config.rollout.temperature,
+      logprob_chunk_size=config.model.logprob_chunk_size or None,
       advantage=rl.advantage,
       std_ddof=rl.std_ddof,
       loss_agg=rl.loss_agg,
@@ -188,6 +190,7 @@ def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
     mb["response_tokens"],
     mb["response_mask"],
     temperature=hp.temperature,
+    chunk_size=hp.logprob_chunk_size,
   )
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
@@ -292,6 +295,7 @@ def update_on_rollout(
       batch["response_tokens"],
       mask_BN,
       temperature=hp.temperature,
+      chunk_size=hp.logprob_chunk_size,
     )
   )
   batch["old_logp"] = old_logp_BN
@@ -304,6 +308,7 @@ def update_on_rollout(
         batch["response_tokens"],
         mask_BN,
         temperature=hp.temperature,
+        chunk_size=hp.logprob_chunk_size,
       )[0]
     )
   weights = current_weights(controllers, hp)
@@ -337,6 +342,8 @@ def update_on_rollout(
   adv_BN = jnp.broadcast_to(adv_B[:, None], mask_BN.shape)
   pos_weight, neg_weight, entropy_coef = weights
   metrics.update(
+    reward_mean=jnp.mean(rewards_B),
+    accuracy=jnp.mean((rewards_B > 0.5).astype(jnp.float32)),
     entropy=entropy,
     entropy_pos_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN > 0)),
     entropy_neg_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN < 0)),

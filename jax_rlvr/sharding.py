@@ -135,3 +135,55 @@ def on_mesh(tree, mesh: Mesh):
     return x if x.sharding.device_set == set(mesh.devices.flat) else jax.device_put(x, target)
 
   return jax.tree.map(put, tree)
+
+
+def host_batch_to_global(mesh: Mesh, tree):
+  """Process-local batches (each process's share, stacked in process order) -> global arrays
+  with the batch dimension over data × fsdp. With one process this is a plain device_put."""
+
+  def put(x):
+    x = np.asarray(x)
+    return jax.make_array_from_process_local_data(batch_sharding(mesh, x.ndim), x)
+
+  return jax.tree.map(put, tree)
+
+
+def host_replicated_to_global(mesh: Mesh, tree):
+  """Host data that every process holds in full -> arrays replicated over the mesh."""
+  target = replicated(mesh)
+  return jax.tree.map(lambda x: jax.make_array_from_process_local_data(target, np.asarray(x)), tree)
+
+
+def global_batch_to_host(tree):
+  """The rows of batch-sharded global arrays that live on this process, as NumPy (the inverse
+  of `host_batch_to_global`; all rows with one process)."""
+
+  def local(x):
+    if x.ndim == 0 or x.is_fully_addressable:
+      return np.asarray(x)
+    rows = {}
+    for shard in x.addressable_shards:
+      start = shard.index[0].start or 0
+      rows.setdefault(start, np.asarray(shard.data))
+    return np.concatenate([rows[k] for k in sorted(rows)], axis=0)
+
+  return jax.tree.map(local, tree)
+
+
+def global_to_host(tree):
+  """Full values of global arrays on every process (an all-gather across processes)."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  from jax.experimental import multihost_utils
+
+  return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def constrain_batch(tree, *, mesh: Mesh):
+  """Inside jit: arrays split over data × fsdp on their leading dimension, scalars replicated."""
+  return jax.tree.map(
+    lambda x: jax.lax.with_sharding_constraint(
+      x, batch_sharding(mesh, x.ndim) if x.ndim else replicated(mesh)
+    ),
+    tree,
+  )

@@ -164,6 +164,8 @@ class Trainer:
       self.mesh,
     )
     self.state_shardings = jax.tree.map(lambda x: x.sharding, self.initial_state)
+    # Rollouts leave the sampler split over the batch axes, so each process finds its own rows.
+    self._batch_sharded = jax.jit(functools.partial(sharding.constrain_batch, mesh=self.mesh))
     self._warmup_step = jax.jit(
       functools.partial(warmup_step, graphdef=self.graphdef, optimizer=self.warmup_optimizer),
       out_shardings=(self.state_shardings, None),
@@ -220,19 +222,19 @@ class Trainer:
     return self.shard_batch(batch)
 
   def shard_batch(self, tree):
-    """Places host arrays with their leading (batch) dimension split over data × fsdp; arrays
-    whose batch does not divide (e.g. few eval prompts) are replicated."""
+    """This process's share of a batch (leading dimension) -> global arrays split over
+    data × fsdp. A batch that does not divide over those devices (a few prompts on many devices)
+    is replicated instead, which only a single process can do."""
     size = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
-
-    def put(x):
-      x = np.asarray(x)
-      split = x.ndim > 0 and x.shape[0] % size == 0
-      target = (
-        sharding.batch_sharding(self.mesh, x.ndim) if split else sharding.replicated(self.mesh)
+    rows = jax.tree.leaves(tree)[0].shape[0] * jax.process_count()
+    if rows % size == 0:
+      return sharding.host_batch_to_global(self.mesh, tree)
+    if jax.process_count() > 1:
+      raise ValueError(
+        f"A batch of {rows} rows does not divide over the {size} devices of the data and fsdp "
+        "mesh axes; with several processes it must (change rollout.prompts_per_step or mesh)."
       )
-      return jax.device_put(x, target)
-
-    return jax.tree.map(put, tree)
+    return sharding.host_replicated_to_global(self.mesh, tree)
 
   def rl_iteration(self, state: TrainState):
     c = self.config
@@ -251,8 +253,11 @@ class Trainer:
       jax.random.fold_in(key, 1),
       self.sampling_config,
     )
-    response_tokens = np.asarray(out.response_tokens_BN)
-    lengths = np.asarray(out.lengths_B)
+    out = self._batch_sharded(out)
+    # Each process decodes and grades the rows it sampled.
+    response_tokens, lengths = sharding.global_batch_to_host(
+      (out.response_tokens_BN, out.lengths_B)
+    )
     t1 = time.perf_counter()
     answers = np.repeat(np.asarray(batch["answer"]), c.rollout.group_size)
     texts = [
@@ -262,14 +267,14 @@ class Trainer:
     rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
     t2 = time.perf_counter()
     state, metrics = self._rl_update(state, out, self.shard_batch(rewards))
-    metrics = jax.device_get(metrics)
+    metrics = sharding.global_to_host(metrics)
     t3 = time.perf_counter()
     metrics.update(
       time_sample_s=t1 - t0,
       time_grade_s=t2 - t1,
       time_train_s=t3 - t2,
-      reward_mean=float(rewards.mean()),
-      accuracy=float((rewards > 0.5).mean()),
+      reward_mean=float(metrics.pop("reward_mean")),
+      accuracy=float(metrics.pop("accuracy")),
     )
     return state, metrics, texts[0]
 

@@ -21,17 +21,29 @@ _CONFIG = config_flags.DEFINE_config_file(
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints and metrics.")
 flags.mark_flag_as_required("workdir")
+_COORDINATOR = flags.DEFINE_string(
+  "coordinator_address",
+  None,
+  "host:port of process 0 in a multi-process run (else read from "
+  "the TPU / Slurm environment when there is one).",
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-process run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0-based.")
 
 
 def main(argv):
   del argv
-  from jax_rlvr import train
+  from jax_rlvr import distributed, train
 
   logging.set_verbosity(logging.WARNING)
+  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   summary = train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  print(train.format_summary(summary, _WORKDIR.value))
-  with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  import jax
+
+  if jax.process_index() == 0:
+    print(train.format_summary(summary, _WORKDIR.value))
+    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
 
 
 if __name__ == "__main__":

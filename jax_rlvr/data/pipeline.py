@@ -38,15 +38,18 @@ def prompt_dataset(
     source: random-access records with str/bytes values.
     batch_size: P, records per batch on this process.
     seed: shuffle seed in [0, 2**32).
-    shard_index, shard_count: this process reads every shard_count-th record from shard_index on.
+    shard_index, shard_count: the global batch holds batch_size × shard_count records in the
+      order one process would see them; process shard_index keeps the contiguous block
+      [shard_index × batch_size, (shard_index + 1) × batch_size). So any number of processes
+      trains on exactly the batches of a single process (records are small prompt strings, so
+      every process reading the global batch's records costs little).
     num_epochs: None repeats forever; otherwise the incomplete last batch is dropped.
 
   Returns:
     grain.MapDataset whose elements are dict[str, list[str]] with P entries per list.
   """
-  return _records(source, seed, shard_index, shard_count, num_epochs).batch(
-    batch_size, drop_remainder=True, batch_fn=_batch_as_lists
-  )
+  records = _records(source, seed, num_epochs)
+  return _share(records, batch_size, shard_index, shard_count)
 
 
 def sft_dataset(
@@ -71,10 +74,8 @@ def sft_dataset(
   def add_response(record: dict[str, str], rng: np.random.Generator) -> dict[str, str]:
     return {**record, "response": arithmetic.demonstration(record, rng, noise=noise)}
 
-  records = _records(source, seed, shard_index, shard_count, num_epochs)
-  return records.random_map(add_response).batch(
-    batch_size, drop_remainder=True, batch_fn=_batch_as_lists
-  )
+  records = _records(source, seed, num_epochs).random_map(add_response)
+  return _share(records, batch_size, shard_index, shard_count)
 
 
 def make_iterator(dataset: grain.MapDataset, *, prefetch: int = 2) -> grain.DatasetIterator:
@@ -87,21 +88,25 @@ def make_iterator(dataset: grain.MapDataset, *, prefetch: int = 2) -> grain.Data
 
 
 def _records(
-  source: Sequence[dict[str, Any]],
-  seed: int,
-  shard_index: int,
-  shard_count: int,
-  num_epochs: int | None,
+  source: Sequence[dict[str, Any]], seed: int, num_epochs: int | None
 ) -> grain.MapDataset:
+  if len(source) == 0:
+    raise ValueError("The data source is empty.")
+  # shuffle before repeat: grain then draws a new permutation for every epoch.
+  return grain.MapDataset.source(source).seed(seed).shuffle().repeat(num_epochs).map(_to_str)
+
+
+def _share(
+  records: grain.MapDataset, batch_size: int, shard_index: int, shard_count: int
+) -> grain.MapDataset:
+  """Global batches of batch_size × shard_count records -> this shard's contiguous block."""
   if not 0 <= shard_index < shard_count:
     raise ValueError(f"Need 0 <= shard_index < shard_count, got {shard_index=}, {shard_count=}.")
-  records = grain.MapDataset.source(source)[shard_index::shard_count]
-  if len(records) == 0:
-    raise ValueError(
-      f"Shard {shard_index} of {shard_count} of a {len(source)}-record source is empty."
-    )
-  # shuffle before repeat: grain then draws a new permutation for every epoch.
-  return records.seed(seed).shuffle().repeat(num_epochs).map(_to_str)
+  lo, hi = shard_index * batch_size, (shard_index + 1) * batch_size
+  batches = records.batch(batch_size * shard_count, drop_remainder=True, batch_fn=_batch_as_lists)
+  if shard_count == 1:
+    return batches
+  return batches.map(lambda batch: {key: values[lo:hi] for key, values in batch.items()})
 
 
 def _to_str(record: dict[str, Any]) -> dict[str, str]:

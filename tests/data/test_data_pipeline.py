@@ -74,16 +74,24 @@ def test_resume_from_state_equals_uninterrupted_stream(consumed, prefetch):
   assert _take(restored, 6) == reference[consumed:]
 
 
-def test_shards_partition_the_data():
-  source = _source(11)
-  shard_ids = []
-  for shard_index in range(3):
-    dataset = pipeline.prompt_dataset(
-      source, batch_size=1, seed=0, shard_index=shard_index, shard_count=3, num_epochs=1
+def test_shards_split_each_global_batch():
+  """Three processes with batch 2 each see, together, the batches of one process with batch 6:
+  disjoint contiguous blocks of every global batch, in order."""
+  source = _source(30)
+  single = _take(pipeline.make_iterator(pipeline.prompt_dataset(source, batch_size=6, seed=0)), 7)
+  shards = [
+    _take(
+      pipeline.make_iterator(
+        pipeline.prompt_dataset(source, batch_size=2, seed=0, shard_index=i, shard_count=3)
+      ),
+      7,
     )
-    shard_ids.append(_ids(pipeline.make_iterator(dataset)))
-  assert [len(s) for s in shard_ids] == [4, 4, 3]
-  assert sorted(sum(shard_ids, [])) == sorted(f"p{i}" for i in range(11))
+    for i in range(3)
+  ]
+  for step, batch in enumerate(single):
+    joined = sum((shards[i][step]["id"] for i in range(3)), [])
+    assert joined == batch["id"]
+    assert len(set(joined)) == 6
   with pytest.raises(ValueError):
     pipeline.prompt_dataset(source, batch_size=1, seed=0, shard_index=3, shard_count=3)
 
