@@ -22,6 +22,9 @@ INSTALL_REQUIRES = [
     "numpy>=2.0",
     "scipy>=1.17,<2",
     "sacrebleu>=2.6,<3",
+    "pyarrow>=26,<27",  # Parquet files of the local math datasets
+    "reasoning-gym>=0.1.25,<0.2",  # procedural tasks and their verifiers (rg_* tasks)
+    "scikit-learn>=1.9,<1.10",  # K-means of the data-diversity subsets
 ]
 
 EXTRAS_REQUIRE = {

@@ -41,6 +41,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.max_value = 9
   c.data.max_prompt_len = 16  # prompts are left-padded to this many tokens
   c.data.template = "none"  # prompt template (jax_rlvr.data.templates.TEMPLATES)
+  # Task "math" (jax_rlvr/data/math_datasets.py): local files only, in <manual_dir>/<dataset>/.
+  # "name" or "name:split"; the default split is train for dataset and test for eval_dataset.
+  c.data.dataset = "dapo_math_17k"
+  c.data.eval_dataset = "math_500"
+  c.data.manual_dir = ""  # root of the user's downloads (required by task "math")
+  # Tasks "rg_<name>" (reasoning-gym): fields of the generator's config, e.g. countdown's
+  # min_numbers / max_numbers / min_value / max_value / min_target / max_target. Split sizes are
+  # train_size / test_size.
+  c.data.rg_config = ml_collections.ConfigDict()
+  # Data-diversity subsets (scripts/diversity_subsets.py): "" = the whole train split, else the name
+  # of an index file, e.g. "clustered_616" (low diversity) or "random_616" (high diversity).
+  c.data.train_subset = ""
+  c.data.subset_dir = ""  # default: <data_dir>/subsets/<task>
 
   # Supervised warm-up on noisy demonstrations: moderate accuracy, high entropy before RL.
   c.warmup = ml_collections.ConfigDict()

@@ -8,7 +8,7 @@ import jax
 import ml_collections
 
 from jax_rlvr import components
-from jax_rlvr.data import templates
+from jax_rlvr.data import math_datasets, templates
 from jax_rlvr.models import PRESETS
 from jax_rlvr.rl import advantages, entropy_control, kl, losses
 
@@ -35,6 +35,10 @@ def _check(ok: bool, field: str, value, fix: str):
 def _one_of(c, field: str, choices):
   value = _get(c, field)
   _check(value in choices, field, value, f"choose one of {list(choices)}.")
+
+
+def _one_of_value(field: str, value, name, choices):
+  _check(name in choices, field, value, f"choose one of {list(choices)} (optionally ':<split>').")
 
 
 def _get(c, field: str):
@@ -79,6 +83,28 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     "warmup.steps",
     c.warmup.steps,
     f"task {c.data.task!r} has no demonstrations for a warm-up; set 0.",
+  )
+  if c.data.task == "math":
+    for field in ("dataset", "eval_dataset"):
+      name, _ = components.split_spec(c.data[field], "")
+      _one_of_value(f"data.{field}", c.data[field], name, tuple(math_datasets.BUILDERS))
+    _check(
+      bool(c.data.manual_dir),
+      "data.manual_dir",
+      c.data.manual_dir,
+      "task 'math' reads local files only: set the directory holding <dataset>/*.jsonl|parquet.",
+    )
+  _check(
+    not c.data.rg_config or c.data.task.startswith("rg_"),
+    "data.rg_config",
+    c.data.rg_config.to_dict(),
+    f"only reasoning-gym tasks (rg_*) read it; task is {c.data.task!r}.",
+  )
+  _check(
+    c.data.train_subset == "" or "/" not in c.data.train_subset,
+    "data.train_subset",
+    c.data.train_subset,
+    "give the subset's name (e.g. 'clustered_616'); its directory is data.subset_dir.",
   )
   _check(
     c.data.max_prompt_len > 0,

@@ -1,17 +1,35 @@
 """Prompt templates: raw problem text -> the string the policy is conditioned on.
 
-Chosen by name in the config (`data.template`); `none` passes the prompt through (synthetic tasks
-whose prompts are already in the policy's format).
+Chosen by name in the config (`data.template`):
+  none         the prompt as is (synthetic tasks whose prompts are already in the policy's format);
+  qwen_boxed   the chat template of Qwen2.5-Math's evaluation ("qwen25-math-cot"): a system
+               turn asking for step-by-step reasoning and a \\boxed{} answer, the problem as
+               the user turn, and an open assistant turn. For Qwen2.5(-Math) base and instruct
+               models;
+  plain_boxed  the same instruction without chat tokens, for base models of other families.
+
+The templates hold the special tokens as text; a Hugging Face tokenizer maps "<|im_start|>" etc.
+to their ids. Do not combine qwen_boxed with the character tokenizer (its alphabet lacks "|").
 """
 
 from __future__ import annotations
 
+BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
 TEMPLATES: dict[str, str] = {
   "none": "{prompt}",
+  "qwen_boxed": (
+    f"<|im_start|>system\n{BOXED_INSTRUCTION}<|im_end|>\n"
+    "<|im_start|>user\n{prompt}<|im_end|>\n"
+    "<|im_start|>assistant\n"
+  ),
+  "plain_boxed": f"Question: {{prompt}}\n{BOXED_INSTRUCTION}\nAnswer:",
 }
 
 
 def apply_template(name: str, prompt: str) -> str:
+  """`prompt` placed in template `name`; braces inside the prompt are kept verbatim."""
   if name not in TEMPLATES:
     raise ValueError(f"Unknown prompt template {name!r}; choose one of {sorted(TEMPLATES)}.")
-  return TEMPLATES[name].format(prompt=prompt)
+  # str.replace, not str.format: LaTeX prompts are full of braces.
+  return TEMPLATES[name].replace("{prompt}", prompt)

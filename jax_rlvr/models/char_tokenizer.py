@@ -12,6 +12,8 @@ import numpy as np
 # Characters of the arithmetic task (jax_rlvr/data/tasks/arithmetic.py): digits, "+", "=", the step
 # separator "," and the final-answer marker ">".
 ARITHMETIC_ALPHABET = "0123456789+=,>"
+# Printable ASCII (space to "~") and newline: prompts of text tasks such as reasoning-gym countdown.
+PRINTABLE_ASCII_ALPHABET = "".join(chr(c) for c in range(32, 127)) + "\n"
 
 _SPECIAL_TOKENS = ("<pad>", "<bos>", "<eos>")
 
@@ -77,3 +79,11 @@ class CharTokenizer:
 def arithmetic_tokenizer() -> CharTokenizer:
   """The tokenizer of the arithmetic task: vocab_size 17 (3 special ids + 14 characters)."""
   return CharTokenizer(ARITHMETIC_ALPHABET)
+
+
+def printable_ascii_tokenizer() -> CharTokenizer:
+  """A tokenizer for plain-English ASCII tasks: vocab_size 99 (3 special ids + 96 characters).
+
+  Text with other characters (tabs, "£", LaTeX in Unicode) raises ValueError on encode.
+  """
+  return CharTokenizer(PRINTABLE_ASCII_ALPHABET)
