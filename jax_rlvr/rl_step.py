@@ -180,18 +180,26 @@ def _token_mask(hp: RLHyperParams, key, batch: ec.TokenBatch):
   return None
 
 
-def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
-  """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics."""
-  policy = nnx.merge(graphdef, params)
-  logp_MN, entropy_MN = scoring.response_logprobs(
-    policy,
-    mb["prompt_tokens"],
-    mb["prompt_mask"],
-    mb["response_tokens"],
-    mb["response_mask"],
+def score(params, batch, *, graphdef, hp: RLHyperParams):
+  """(logp_BN, entropy_BN) of the batch's response tokens under `params`, one forward pass.
+
+  Like veRL, log-probs, ratios and entropies use the rollout temperature (the paper samples at
+  1.0, where this is the plain policy).
+  """
+  return scoring.response_logprobs(
+    nnx.merge(graphdef, params),
+    batch["prompt_tokens"],
+    batch["prompt_mask"],
+    batch["response_tokens"],
+    batch["response_mask"],
     temperature=hp.temperature,
     chunk_size=hp.logprob_chunk_size,
   )
+
+
+def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
+  """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics."""
+  logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp)
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
   adv = mb["adv"]
@@ -285,32 +293,12 @@ def update_on_rollout(
     "response_mask": mask_BN,
     "adv": adv_B,
   }
-  # Old log-probs: a forward pass of the policy that sampled. Like veRL, log-probs, ratios and
-  # entropies use the rollout temperature (the paper samples at 1.0, where this is the policy).
-  old_logp_BN, entropy_BN = jax.lax.stop_gradient(
-    scoring.response_logprobs(
-      nnx.merge(graphdef, params),
-      batch["prompt_tokens"],
-      batch["prompt_mask"],
-      batch["response_tokens"],
-      mask_BN,
-      temperature=hp.temperature,
-      chunk_size=hp.logprob_chunk_size,
-    )
-  )
+  # Old log-probs: a forward pass of the policy that sampled.
+  old_logp_BN, entropy_BN = jax.lax.stop_gradient(score(params, batch, graphdef=graphdef, hp=hp))
   batch["old_logp"] = old_logp_BN
   if hp.kl_coef > 0:
-    batch["ref_logp"] = jax.lax.stop_gradient(
-      scoring.response_logprobs(
-        nnx.merge(graphdef, ref_params),
-        batch["prompt_tokens"],
-        batch["prompt_mask"],
-        batch["response_tokens"],
-        mask_BN,
-        temperature=hp.temperature,
-        chunk_size=hp.logprob_chunk_size,
-      )[0]
-    )
+    ref_logp_BN, _ = score(ref_params, batch, graphdef=graphdef, hp=hp)
+    batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
   weights = current_weights(controllers, hp)
   sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
 
