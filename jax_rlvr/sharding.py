@@ -127,12 +127,14 @@ def check_sharded(params, mesh: Mesh, *, max_replicated: float = 0.5) -> None:
 
 
 def on_mesh(tree, mesh: Mesh):
-  """Replicates onto `mesh` every array not already spread over all of its devices (e.g. the
-  scalar step counts an optimiser init creates on one device)."""
+  """Replicates onto `mesh` every array not already laid out on it by a NamedSharding (e.g. the
+  scalar step counts an optimiser init creates on one device). Keeping every leaf a
+  NamedSharding of `mesh` means jitted steps see the same shardings on every call."""
   target = replicated(mesh)
 
   def put(x):
-    return x if x.sharding.device_set == set(mesh.devices.flat) else jax.device_put(x, target)
+    on = isinstance(x.sharding, NamedSharding) and x.sharding.mesh == mesh
+    return x if on else jax.device_put(x, target)
 
   return jax.tree.map(put, tree)
 

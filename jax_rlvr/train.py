@@ -194,7 +194,11 @@ class Trainer:
   def start_rl(self, state: TrainState) -> TrainState:
     """At the warm-up -> RL boundary: fresh RL optimiser state, reference policy = current."""
     return state.replace(
-      opt_state=sharding.on_mesh(jax.jit(self.rl_optimizer.init)(state.params), self.mesh),
+      # Placed like the warm-up optimiser state (same structure), so the jitted steps see the
+      # same shardings on every call and compile once.
+      opt_state=jax.device_put(
+        jax.jit(self.rl_optimizer.init)(state.params), self.state_shardings.opt_state
+      ),
       # A copy: the train state is donated to the update, and one buffer cannot be donated twice.
       ref_params=jax.tree.map(jnp.copy, state.params) if self.config.rl.kl_coef > 0 else None,
     )
