@@ -121,6 +121,20 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.top_p = 1.0
   c.eval.pass_ks = (1, 2, 4, 8)
   c.eval.batch_prompts = 64
+  # Research metrics of every eval (jax_rlvr/evaluate.py): diversity over the k responses of a
+  # prompt in characters ("char", synthetic tasks) or whitespace words ("word").
+  c.eval.diversity_unit = "char"
+  c.eval.calibration_bins = 10  # M, equal-width bins of ECE and the reliability diagram
+  # Confidence of the final-answer tokens: those after the last occurrence of this marker (it must
+  # be one token; "" = off). ">" is the arithmetic task's answer marker.
+  c.eval.answer_marker = ">"
+  c.eval.reliability_dir = ""  # "" = no PNG; else a reliability diagram per eval is written here
+  c.eval.prompt_entropy = True  # in-domain: the eval prompts; out-of-domain: below
+  # Out-of-domain prompts of the arithmetic task: sums of ood_terms (min, max) numbers drawn from
+  # ood_values (min, max), i.e. a harder difficulty than training (0 prompts = off).
+  c.eval.ood_num_prompts = 128
+  c.eval.ood_terms = (2, 3)
+  c.eval.ood_values = (10, 99)
 
   c.checkpoint = ml_collections.ConfigDict()
   c.checkpoint.every = 40  # steps (warm-up steps count)
@@ -146,6 +160,7 @@ def apply_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   c.eval.k = 4
   c.eval.pass_ks = (1, 4)
   c.eval.batch_prompts = 8
+  c.eval.ood_num_prompts = 8
   c.checkpoint.every = 2
   return c
 

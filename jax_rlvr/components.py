@@ -27,12 +27,15 @@ class Task:
   grade(responses, answers) -> list of rewards in [0, 1], in input order; must never raise.
   has_demonstrations: the warm-up (warmup.steps > 0) can generate noisy demonstrations for it.
   char_tokenizer: the tokenizer of tokenizer.kind = "char" for this task's text.
+  extract_answer(response) -> the final answer as a normalised string, or None; used by the eval's
+    unique-answer rate (omitted when None).
   """
 
   prepare: Callable[[ml_collections.ConfigDict, str], dict]
   grade: Callable[[Sequence[str], Sequence[str]], list[float]]
   has_demonstrations: bool = False
   char_tokenizer: Callable[[], Any] = arithmetic_tokenizer
+  extract_answer: Callable[[str], str | None] | None = None
 
 
 def _prepare_arithmetic(config, data_dir):
@@ -98,7 +101,12 @@ def _reasoning_gym_task(dataset: str) -> Task:
 
 
 TASKS: dict[str, Task] = {
-  "arithmetic": Task(_prepare_arithmetic, _grade_arithmetic, has_demonstrations=True),
+  "arithmetic": Task(
+    _prepare_arithmetic,
+    _grade_arithmetic,
+    has_demonstrations=True,
+    extract_answer=arithmetic.extract_answer,
+  ),
   # Local math datasets (jax_rlvr/data/math_datasets.py): data.dataset / data.eval_dataset.
   "math": Task(_prepare_math, _grade_math, char_tokenizer=printable_ascii_tokenizer),
   # reasoning-gym generators (jax_rlvr/data/reasoning_gym_tasks.py), binary rewards.
@@ -193,7 +201,9 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
   shard = dict(shard_index=jax.process_index(), shard_count=num)
   rl_iter = pipeline.make_iterator(
     pipeline.prompt_dataset(
-      sources["train"], batch_size=config.rollout.prompts_per_step // num, seed=config.seed,
+      sources["train"],
+      batch_size=config.rollout.prompts_per_step // num,
+      seed=config.seed,
       **shard,
     )
   )

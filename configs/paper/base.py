@@ -1,0 +1,104 @@
+"""Shared scales of the paper's experiments (configs/paper/*.py); each experiment file is a sweep.
+
+Every experiment module defines `sweep(scale) -> {run_name: overrides}` (overrides: dotted field
+names -> values, applied to the scale's base config) and `get_config(arg)` with
+arg = "<toy|full>[,smoke],<run_name>", e.g.
+
+  python scripts/train.py --config configs/paper/clipping.py:toy,clip_higher --workdir DIR
+
+scripts/reproduce.py runs the sweeps a figure needs and draws it.
+
+Scales:
+  toy   the embedded default (0.4M-parameter character policy, arithmetic sums, 2 CPU cores):
+        500 warm-up steps (shared by all runs of a reproduction), then 100 GRPO steps with
+        P = 32 prompts × G = 8 samples, eval every 25 steps on 128 prompts × k = 8 at
+        temperature 1.0. About 3-4 min per run alone on 2 cores (1.05 s per GRPO step).
+  full  Qwen2.5-Math-7B on DAPO-Math-17K (configs/qwen25_math_7b.py, v5p-64), eval on MATH500
+        with k = 64 samples per question at temperature 1.0, top-p 1.0 (Avg@64 / Pass@64),
+        word-level diversity, no answer-token confidence (no one-token answer marker in the BPE
+        tokenizer) and no out-of-domain prompt set (the paper's LiveCodeBench / IF-Eval are not
+        wired in).
+  smoke (",smoke") the toy scale shrunk to seconds (configs/common.apply_smoke), for tests.
+An override key may be prefixed with "toy/" or "full/" to apply at that scale only.
+"""
+
+import ml_collections
+
+from configs import common
+
+SCALES = ("toy", "full")
+FULL_HARDWARE = "v5p-64"
+
+
+def toy_config() -> ml_collections.ConfigDict:
+  c = common.base_config()
+  c.num_steps = 100
+  c.eval.every = 25
+  c.checkpoint.every = 50
+  return c
+
+
+def full_config() -> ml_collections.ConfigDict:
+  from configs import qwen25_math_7b
+
+  c = qwen25_math_7b.get_config(FULL_HARDWARE)
+  c.eval.k = 64
+  c.eval.pass_ks = (1, 8, 64)
+  c.eval.temperature = 1.0
+  c.eval.top_p = 1.0
+  c.eval.batch_prompts = 2  # 2 × 64 = 128 rows, the rollout's sampler shape
+  c.eval.diversity_unit = "word"
+  c.eval.answer_marker = ""
+  c.eval.ood_num_prompts = 0
+  return c
+
+
+def num_devices(config: ml_collections.ConfigDict) -> int:
+  """Devices the config's mesh is meant for (the validation target)."""
+  if "hardware" in config:
+    return config.hardware.num_devices
+  return 1
+
+
+def parse(arg: str | None) -> tuple[str, bool, str | None]:
+  """ "toy,smoke,clip_higher" -> ("toy", True, "clip_higher")."""
+  parts = [p for p in (arg or "").split(",") if p]
+  scales = [p for p in parts if p in SCALES]
+  names = [p for p in parts if p not in SCALES and p != "smoke"]
+  if len(scales) > 1 or len(names) > 1:
+    raise ValueError(f"Give at most one scale {SCALES} and one run name, got {arg!r}.")
+  return (scales[0] if scales else "toy"), "smoke" in parts, (names[0] if names else None)
+
+
+def apply_overrides(c: ml_collections.ConfigDict, overrides: dict, scale: str):
+  for key, value in overrides.items():
+    only, _, field = key.rpartition("/")
+    if only and only != scale:
+      continue
+    *path, leaf = field.split(".")
+    node = c
+    for part in path:
+      node = node[part]
+    if leaf not in node:
+      raise KeyError(f"Override {key!r}: no field {field!r} in the config.")
+    node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], tuple) else value
+  return c
+
+
+def experiment_config(sweep_fn, arg: str | None) -> ml_collections.ConfigDict:
+  """The config of one run of a sweep: scale base + the run's overrides (+ smoke)."""
+  scale, smoke, name = parse(arg)
+  runs = sweep_fn(scale)
+  if name is None:
+    if len(runs) != 1:
+      raise ValueError(f"Name a run after the scale, one of {sorted(runs)}.")
+    (name,) = runs
+  if name not in runs:
+    raise ValueError(f"Unknown run {name!r}; choose one of {sorted(runs)}.")
+  c = toy_config() if scale == "toy" else full_config()
+  apply_overrides(c, runs[name], scale)
+  if smoke:
+    common.apply_smoke(c)
+    c.num_steps = 2
+    c.eval.every = 0
+  return c

@@ -1,0 +1,53 @@
+"""The eval record's research metrics (diversity, calibration, prompt entropy) on a smoke policy."""
+
+import glob
+import math
+
+from configs import default as default_config
+from jax_rlvr import components, evaluate, train
+
+
+def test_eval_record_has_research_metrics_in_range(tmp_path):
+  config = default_config.get_config("smoke")
+  config.eval.reliability_dir = str(tmp_path / "plots")
+  trainer = train.Trainer(config, str(tmp_path / "run"))
+  result = trainer.evaluate(trainer.initial_state)
+  trainer.checkpointer.close()
+
+  for n in range(1, 5):
+    assert 0.0 < result[f"distinct_{n}"] <= 1.0
+  # Longer n-grams repeat less: distinct-n does not fall with n on random text.
+  assert result["distinct_1"] <= result["distinct_4"]
+  assert 0.0 <= result["self_bleu"] <= 1.0
+  assert 0.0 <= result["unique_answer_rate"] <= 1.0
+  for key in ("confidence", "ece", "brier", "answer_confidence", "answer_ece", "answer_brier"):
+    assert result[key] is None or 0.0 <= result[key] <= 1.0, key
+  assert 0.0 < result["confidence"] < 1.0
+  # An untrained policy is never right: ECE equals the mean confidence, Brier its mean square.
+  if result[f"avg@{config.eval.k}"] == 0.0:
+    assert math.isclose(result["ece"], result["confidence"], rel_tol=1e-6)
+  counts = result["reliability_count"]
+  assert len(counts) == config.eval.calibration_bins
+  assert sum(counts) == config.eval.num_prompts * config.eval.k
+  # A random policy over the vocabulary: prompt entropy near log(V), in- and out-of-domain.
+  log_v = math.log(trainer.tokenizer.vocab_size)
+  for key in ("prompt_entropy_id", "prompt_entropy_ood"):
+    assert 0.5 * log_v < result[key] <= log_v + 1e-4, key
+  assert len(glob.glob(str(tmp_path / "plots" / "reliability_*.png"))) == 1
+
+
+def test_ood_prompts_are_a_harder_difficulty():
+  config = default_config.get_config("smoke")
+  prompts = evaluate.ood_prompts(config)
+  assert len(prompts) == config.eval.ood_num_prompts
+  terms = [int(t) for p in prompts for t in p[:-1].split("+")]
+  assert min(terms) >= config.eval.ood_values[0] and max(terms) <= config.eval.ood_values[1]
+  config.eval.ood_num_prompts = 0
+  assert evaluate.ood_prompts(config) == []
+
+
+def test_arithmetic_task_extracts_answers():
+  task = components.TASKS["arithmetic"]
+  assert task.extract_answer("3+4>7") == "7"
+  assert task.extract_answer("no marker") is None
+  assert components.TASKS["math"].extract_answer is None

@@ -1,0 +1,115 @@
+"""Paper configs (configs/paper/) and the reproduction pipeline (jax_rlvr/reproduce.py)."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from configs.paper import base
+from jax_rlvr import config_validation, reproduce
+
+# The run names summary.json must use (issue 6, part 3), besides the data-diversity ones.
+EXPECTED_RUNS = {
+  "grpo",
+  "clip_higher",
+  "clip_lower",
+  "clip_tighter",
+  "clip_free",
+  "offpolicy_n1",
+  "offpolicy_n2",
+  "offpolicy_n4",
+  "adv_nonneg_only",
+  "adv_nonpos_only",
+  "rand_pos_clip",
+  "clip_cov",
+  "kl_cov",
+  "entropy_adv",
+  "ent_bonus_0.001",
+  "ent_bonus_0.002",
+  "ent_bonus_-0.001",
+  "ada_ent_reg_0.2",
+  "ada_ent_reg_init",
+  "pos_adv_stage",
+  "pos_adv_epoch",
+  "pos_adv_entropy_guided",
+}
+
+
+@pytest.mark.parametrize("scale", ["toy", "full"])
+def test_every_paper_config_loads_and_validates(scale):
+  runs = reproduce.sweeps(scale)
+  assert EXPECTED_RUNS <= set(runs)
+  diversity = {n for n in runs if n.startswith("diversity_")}
+  assert {n.split("_")[1] for n in diversity} == {"clustered", "random"}
+  assert EXPECTED_RUNS | diversity == set(runs)
+  for name in runs:
+    config = reproduce.run_config(name, scale, smoke=False)
+    config_validation.validate_config(config, num_devices=base.num_devices(config))
+    if scale == "full":
+      assert config.model.preset == "qwen2.5-math-7b"
+      assert config.data.task == "math" and config.data.dataset == "dapo_math_17k"
+      assert (config.eval.k, config.eval.temperature, config.eval.top_p) == (64, 1.0, 1.0)
+  # Overrides reach the config (spot checks of the paper's settings).
+  grpo = reproduce.run_config("grpo", scale, smoke=False)
+  assert (grpo.rl.eps_low, grpo.rl.eps_high, grpo.rl.mini_batches) == (0.2, 0.2, 1)
+  assert reproduce.run_config("clip_higher", scale, smoke=False).rl.eps_high == 0.28
+  assert reproduce.run_config("clip_free", scale, smoke=False).rl.clip is False
+  assert reproduce.run_config("offpolicy_n4", scale, smoke=False).rl.mini_batches == 4
+  assert reproduce.run_config("adv_nonneg_only", scale, smoke=False).rl.neg_weight == 0.0
+  assert reproduce.run_config("ent_bonus_-0.001", scale, smoke=False).rl.entropy_coef == -0.001
+  guided = reproduce.run_config("pos_adv_entropy_guided", scale, smoke=False).rl
+  assert (guided.lambda_schedule, guided.entropy_target, guided.lambda_init) == (
+    "entropy_guided",
+    0.2,
+    0.0,
+  )
+
+
+def test_scale_prefixed_overrides_and_unknown_runs():
+  assert reproduce.run_config("clip_cov", "toy", smoke=False).rl.cov_fraction == 2e-3
+  assert reproduce.run_config("clip_cov", "full", smoke=False).rl.cov_fraction == 2e-4
+  with pytest.raises(ValueError, match="Unknown run"):
+    base.experiment_config(lambda scale: {"a": {}}, "toy,b")
+  with pytest.raises(ValueError, match="Unknown figure"):
+    reproduce.figure_runs("nope", "toy")
+
+
+@pytest.mark.slow
+def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
+  # The training subprocesses use the one real CPU device, not the tests' 8 fake ones.
+  monkeypatch.setenv("XLA_FLAGS", "")
+  outdir = str(tmp_path / "out")
+  log = []
+  paths = reproduce.reproduce(["prompt_entropy"], "toy", outdir, smoke=True, jobs=2, log=log.append)
+  png = os.path.join(outdir, "prompt_entropy.png")
+  assert png in paths and os.path.getsize(png) > 0
+  # One shared warm-up, then the figure's two runs.
+  assert sorted(line.split(":")[0] for line in log if line.startswith("train ")) == [
+    "train _warmup",
+    "train clip_higher",
+    "train grpo",
+  ]
+  with open(os.path.join(outdir, "summary.json")) as f:
+    summary = json.load(f)
+  # grpo is also offpolicy_n1 (the same config): both names are reported.
+  assert set(summary) == {"grpo", "clip_higher", "offpolicy_n1"}
+  for record in summary.values():
+    assert record["entropy"] > 0 and 0 <= record["accuracy"] <= 1
+    assert 0 <= record["avg@k"] <= record["pass@k"] <= 1
+  # The runs started from the shared warm-up: its steps are in each run's metrics.
+  rl_evals = reproduce.Reproduction(outdir, "toy", smoke=True).evals("grpo")
+  assert rl_evals[0]["step"] == 4 and rl_evals[-1]["rl_step"] == 2
+  with open(os.path.join(outdir, "results.md")) as f:
+    table = f.read()
+  assert "| grpo |" in table and "| clip_higher |" in table and "avg@4" in table
+  with open(os.path.join(outdir, "results.csv")) as f:
+    rows = list(csv.reader(f))
+  assert rows[0][0] == "method" and {r[0] for r in rows[1:]} == {"grpo", "clip_higher"}
+  mtime = os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl"))
+
+  log.clear()
+  reproduce.reproduce(["prompt_entropy"], "toy", outdir, smoke=True, jobs=2, log=log.append)
+  assert not [line for line in log if line.startswith("train ")]
+  assert "skip grpo (complete)" in log and "skip clip_higher (complete)" in log
+  assert os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl")) == mtime
