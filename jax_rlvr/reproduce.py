@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 import matplotlib
@@ -82,7 +83,8 @@ FIGURES = {
   "entropy_vs_diversity": _CLIPPING + _OFFPOLICY[1:] + ["adv_nonneg_only", "adv_nonpos_only"],
   "calibration": ["grpo", "clip_higher", "adv_nonneg_only", "adv_nonpos_only"],
   "prompt_entropy": ["grpo", "clip_higher"],
-  "methods": _METHODS,
+  # The entropy-control methods (the one-sign ablations are in calibration and the table).
+  "methods": [n for n in _METHODS if not n.startswith("adv_")],
   "table": _METHODS + ["clip_lower", "clip_tighter", "clip_free", "offpolicy_n2", "offpolicy_n4"],
 }
 # Config sections a run's warm-up depends on (must match to share the warm-up).
@@ -129,10 +131,15 @@ class Reproduction:
   """The runs and figures of one --outdir at one scale."""
 
   def __init__(self, outdir: str, scale: str, *, smoke: bool = False, jobs: int = 2, log=print):
-    self.outdir, self.scale, self.smoke, self.jobs, self.log = outdir, scale, smoke, jobs, log
+    self.outdir, self.scale, self.smoke, self.jobs = outdir, scale, smoke, jobs
+    self._log, self._log_lock = log, threading.Lock()
     self.runs_dir = os.path.join(outdir, "runs")
     os.makedirs(self.runs_dir, exist_ok=True)
     self.data_dir = os.path.join(outdir, "data")
+
+  def log(self, message: str):
+    with self._log_lock:
+      self._log(message)
 
   def workdir(self, name: str) -> str:
     return os.path.join(self.runs_dir, ALIASES.get(name, name))
@@ -220,19 +227,20 @@ class Reproduction:
         "The diversity runs have no smoke version (their subsets need 1000s of "
         "prompts); drop --smoke."
       )
-    subset_dir = os.path.join(self.data_dir, "subsets", "arithmetic")
-    if self.scale == "full":
-      subset_dir = ""
+    subset_dir = self.subset_dir()
     sizes = module.SIZES[self.scale]
-    manifest_path = os.path.join(subset_dir or self.data_dir, "manifest.json")
+    manifest_path = os.path.join(subset_dir, "manifest.json")
     if not os.path.exists(manifest_path):
+      # Embedded by the shared warm-up policy (toy) or the config's base model (full).
+      workdir = self.workdir("_warmup" if warmup_config is not None else "_subsets")
       cmd = [
         sys.executable,
         os.path.join(ROOT, "scripts", "diversity_subsets.py"),
         f"--config={os.path.join(ROOT, 'configs', 'paper', 'grpo.py')}:{self.scale},grpo",
-        f"--workdir={self.workdir('_warmup' if warmup_config is not None else 'grpo')}",
+        f"--workdir={workdir}",
         f"--k={module.K[self.scale]}",
         f"--sizes={','.join(str(s) for s in sizes)}",
+        f"--out_dir={subset_dir}",
       ]
       if warmup_config is not None:
         cmd += ["--from_checkpoint", f"--config.data.data_dir={self.data_dir}"]
@@ -246,6 +254,9 @@ class Reproduction:
       for kind in ("clustered", "random"):
         out[f"diversity_{kind}_{size}"] = f"{kind}_{reached}"
     return out
+
+  def subset_dir(self) -> str:
+    return os.path.join(self.data_dir, "subsets")
 
   def ensure_runs(self, names: list[str]):
     """Trains every run of `names` that is not complete, `jobs` at a time."""
@@ -270,6 +281,7 @@ class Reproduction:
       overrides = self._common_overrides(name)
       if name in subsets:
         overrides["data.train_subset"] = subsets[name]
+        overrides["data.subset_dir"] = self.subset_dir()
       if name in getattr(_module(module), "INITIAL_ENTROPY_RUNS", ()):
         delta = self.initial_entropy()
         if delta is not None:

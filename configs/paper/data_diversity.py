@@ -4,7 +4,7 @@ K-means on mean-pooled final-layer prompt embeddings (scripts/diversity_subsets.
 subset takes whole clusters, largest first, until the requested size; the random subset has the
 same size. Run names use the requested size; the subset files use the size reached with whole
 clusters (scripts/reproduce.py writes the subsets, then points data.train_subset at them).
-  toy:  K = 100 clusters of the 20k arithmetic prompts, embedded by the shared warm-up policy;
+  toy:  K = 200 clusters of the 20k arithmetic prompts, embedded by the shared warm-up policy;
         sizes 1000 and 4000.
   full: K = 1000 (the paper), embedded by Qwen2.5-Math-7B; sizes 616, 2000, 10001.
 
@@ -15,7 +15,7 @@ Expected (paper): less diverse (clustered) data gives lower entropy.
 
 from configs.paper import base
 
-K = {"toy": 100, "full": 1000}
+K = {"toy": 200, "full": 1000}
 SIZES = {"toy": (1000, 4000), "full": (616, 2000, 10001)}
 
 
