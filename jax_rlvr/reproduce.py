@@ -389,8 +389,12 @@ class Reproduction:
     ys = ["distinct_1", "distinct_4", "self_bleu", "unique_answer_rate", "ece"]
     ys += sorted({k for r in records for k in r if k.startswith(("avg@", "pass@"))})
     corr = correlations(records, "entropy", ys)
+    strict = {
+      y: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in c.items()}
+      for y, c in corr.items()
+    }
     with open(os.path.join(self.outdir, "entropy_vs_diversity.json"), "w") as f:
-      json.dump(corr, f, indent=2)
+      json.dump(strict, f, indent=2)
     panels = ys[:4]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6))
     for ax, y in zip(axes, panels, strict=True):

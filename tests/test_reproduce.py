@@ -106,6 +106,13 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   with open(os.path.join(outdir, "results.csv")) as f:
     rows = list(csv.reader(f))
   assert rows[0][0] == "method" and {r[0] for r in rows[1:]} == {"grpo", "clip_higher"}
+  # The other figures draw from whatever runs are present (no training: none are missing here).
+  rep = reproduce.Reproduction(outdir, "toy", smoke=True)
+  for figure in ("clipping", "entropy_vs_diversity", "calibration", "methods"):
+    (path,) = rep.draw(figure)
+    assert path.endswith(f"{figure}.png") and os.path.getsize(path) > 0
+  with open(os.path.join(outdir, "entropy_vs_diversity.json")) as f:
+    assert set(json.load(f)["self_bleu"]) == {"pearson", "spearman", "n"}
   mtime = os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl"))
 
   log.clear()
