@@ -126,7 +126,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.diversity_unit = "char"
   c.eval.calibration_bins = 10  # M, equal-width bins of ECE and the reliability diagram
   # Confidence of the final-answer tokens: those after the last occurrence of this marker (it must
-  # be one token; "" = off). ">" is the arithmetic task's answer marker.
+  # be one token; "" = off; used with tokenizer.kind = "char" only). ">" is the arithmetic task's.
   c.eval.answer_marker = ">"
   c.eval.reliability_dir = ""  # "" = no PNG; else a reliability diagram per eval is written here
   c.eval.prompt_entropy = True  # in-domain: the eval prompts; out-of-domain: below

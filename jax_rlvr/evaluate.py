@@ -132,7 +132,9 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   mesh = jax.tree.leaves(params)[0].sharding.mesh
   correct, entropy_sum, token_count, lengths = [], 0.0, 0.0, []
   texts_all, conf_response, conf_answer = [], [], []
-  marker = tokenizer.encode(c.answer_marker) if c.answer_marker else []
+  # Only a character tokenizer makes the marker one unambiguous token.
+  use_marker = c.answer_marker and config.tokenizer.kind == "char"
+  marker = tokenizer.encode(c.answer_marker) if use_marker else []
   for start in range(0, len(prompts), c.batch_prompts):
     chunk = prompts[start : start + c.batch_prompts]
     # A fixed batch shape avoids recompiling for the last, shorter chunk.
