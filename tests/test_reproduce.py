@@ -120,3 +120,19 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   assert not [line for line in log if line.startswith("train ")]
   assert "skip grpo (complete)" in log and "skip clip_higher (complete)" in log
   assert os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl")) == mtime
+
+
+def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_path):
+  rep = reproduce.Reproduction(str(tmp_path), "toy")
+  os.makedirs(rep.subset_dir())
+  with open(os.path.join(rep.subset_dir(), "manifest.json"), "w") as f:
+    json.dump({"cluster_sizes": [600, 300, 200] + [100] * 40}, f)
+  names = reproduce.figure_runs("diversity", "toy")
+  subsets = rep.ensure_subsets(names, warmup_config=None)
+  # 1000 -> 600 + 300 (the next cluster would exceed it); 4000 -> 1100 + 29 × 100.
+  assert subsets == {
+    "diversity_clustered_1000": "clustered_900",
+    "diversity_random_1000": "random_900",
+    "diversity_clustered_4000": "clustered_4000",
+    "diversity_random_4000": "random_4000",
+  }
