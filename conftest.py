@@ -9,5 +9,7 @@ if "xla_force_host_platform_device_count" not in _flags:
 
 
 def pytest_configure(config):
-  config.addinivalue_line("markers", "slow: takes more than ~20 s on a 2-core CPU (still run in CI)")
+  config.addinivalue_line(
+    "markers", "slow: takes more than ~20 s on a 2-core CPU (still run in CI)"
+  )
   config.addinivalue_line("markers", "hf: needs torch and transformers (extra 'hf')")
