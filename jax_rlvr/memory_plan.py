@@ -1,0 +1,348 @@
+"""Per-device memory of a config's RL update and sampler, from XLA's compiled memory analysis.
+
+Nothing is materialised: parameters are `nnx.eval_shape`d, the optimiser state is `jax.eval_shape`d,
+and every input is a `jax.ShapeDtypeStruct` carrying the NamedSharding the train loop gives it
+(parameters by their logical axis names, the rollout batch over data × fsdp, scalars replicated).
+The two programs of a GRPO iteration are lowered and compiled for the config's mesh exactly as the
+train loop jits them:
+
+  rl_update  `rl_step.update_on_rollout` (old log-probs, N = mini_batches × epochs gradient steps,
+             controllers) with the parameters, optimiser state and controllers donated;
+  generate   `sampling.generate` (prefill + KV-cache decode loop) for P prompts × G samples.
+
+`compiled.memory_analysis()` then gives the per-device sizes of the arguments, outputs,
+temporaries, generated code and aliased (donated) buffers. Arguments (parameters, optimiser state,
+rollout) follow from the shardings alone and carry over to any backend. Temporaries come from the
+CPU compiler's buffer assignment, which differs from the TPU and GPU compilers': it computes
+bfloat16 matmuls in float32, materialises transposes that TPU fusions avoid, and schedules with a
+simpler heuristic. Run it with XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false
+(scripts/memory_plan.py does): the default CPU scheduler favours parallelism and keeps
+rematerialised activations alive, so `model.remat` would not show at all. Temporaries are a plan,
+typically pessimistic for the same program on a TPU or GPU, not a guarantee.
+
+Compiling a 28-layer model takes about two minutes on two cores; `num_layers` compiles a shallower
+copy, and `extrapolate` fits size = a + b·L through two such measurements (every block adds the
+same parameters, optimiser state and saved activations) and evaluates it at the full depth. Rows
+say whether they were measured or extrapolated, and whether they are a what-if
+(`batch_sharded_activations`) rather than the current model code.
+
+Shape letters: P prompts, G samples per prompt, B = P·G rows, L prompt tokens, N new tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from jax_rlvr import rl_step, sampling, sharding, train
+from jax_rlvr.models import Policy, count_params, get_preset
+from jax_rlvr.models import policy as policy_lib
+from jax_rlvr.models.config import ModelConfig
+
+GIB = 1024**3
+PROGRAMS = ("rl_update", "generate")
+# Fields of `compiled.memory_analysis()` reported per device, and their column names.
+_FIELDS = {
+  "argument": "argument_size_in_bytes",
+  "output": "output_size_in_bytes",
+  "temp": "temp_size_in_bytes",
+  "code": "generated_code_size_in_bytes",
+  "alias": "alias_size_in_bytes",
+}
+
+
+@dataclasses.dataclass
+class MemoryStats:
+  """Per-device bytes of one compiled program.
+
+  total = argument + output + temp + code - alias: donated inputs (alias) share their buffer with
+  an output, so they count once. `compile_s` is lowering + compilation time (0 if extrapolated).
+  """
+
+  program: str
+  mesh_shape: tuple[int, ...]
+  num_layers: int
+  argument: int
+  output: int
+  temp: int
+  code: int
+  alias: int
+  compile_s: float
+  source: str = "measured"  # or "extrapolated from L=a,b"; either may add ", what-if: ..."
+
+  @property
+  def total(self) -> int:
+    return self.argument + self.output + self.temp + self.code - self.alias
+
+  def as_dict(self) -> dict:
+    return dict(dataclasses.asdict(self), total=self.total)
+
+
+def model_config(config: ml_collections.ConfigDict, num_layers: int | None = None) -> ModelConfig:
+  """The policy's shapes: `model.preset` (which must match `model.hf_checkpoint`, whose files are
+  not read) with the config's dtypes and remat, optionally with fewer layers."""
+  m = config.model
+  overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
+  if num_layers is not None:
+    overrides["num_layers"] = num_layers
+  return get_preset(m.preset, **overrides)
+
+
+def _with_shardings(abstract, shardings):
+  """ShapeDtypeStructs (inside their nnx Variables) carrying `shardings`."""
+
+  def one(s, var):
+    value = var.get_value()
+    return var.replace(jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=s))
+
+  return jax.tree.map(one, shardings, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+
+def abstract_params(cfg: ModelConfig, mesh) -> tuple[nnx.GraphDef, nnx.State]:
+  """(graphdef, params) with ShapeDtypeStruct leaves sharded by their logical axis names."""
+  graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Policy(cfg, rngs=nnx.Rngs(0))))
+  return graphdef, _with_shardings(abstract, sharding.state_shardings(abstract, mesh))
+
+
+def num_params(cfg: ModelConfig) -> int:
+  """Parameter count of a policy, from its abstract shapes (nothing allocated)."""
+  return count_params(nnx.eval_shape(lambda: Policy(cfg, rngs=nnx.Rngs(0))))
+
+
+def _sds(shape, dtype, sharding_):
+  return jax.ShapeDtypeStruct(shape, dtype, sharding=sharding_)
+
+
+def _abstract_key(mesh):
+  key = jax.eval_shape(lambda: jax.random.key(0))
+  return _sds(key.shape, key.dtype, sharding.replicated(mesh))
+
+
+def abstract_rollout(config: ml_collections.ConfigDict, mesh) -> sampling.SampleOutput:
+  """A SampleOutput of B = P·G rows split over data × fsdp, as the train loop reshards it."""
+  r = config.rollout
+  B, L, N = r.prompts_per_step * r.group_size, config.data.max_prompt_len, r.max_new_tokens
+  rows = lambda *shape, dtype: _sds(shape, dtype, sharding.batch_sharding(mesh, len(shape)))
+  return sampling.SampleOutput(
+    prompt_tokens_BP=rows(B, L, dtype=jnp.int32),
+    prompt_mask_BP=rows(B, L, dtype=jnp.int32),
+    response_tokens_BN=rows(B, N, dtype=jnp.int32),
+    response_mask_BN=rows(B, N, dtype=jnp.int32),
+    sample_logp_BN=rows(B, N, dtype=jnp.float32),
+    policy_logp_BN=rows(B, N, dtype=jnp.float32),
+    entropy_BN=rows(B, N, dtype=jnp.float32),
+    lengths_B=rows(B, dtype=jnp.int32),
+    finished_B=rows(B, dtype=jnp.bool_),
+    num_steps=_sds((), jnp.int32, sharding.replicated(mesh)),
+  )
+
+
+def _abstract_opt_state(optimizer, params, mesh):
+  """The optimiser state's shapes: every copy of the parameter tree in it (Adam moments) with the
+  parameters' shardings, everything else (step counts) replicated.
+
+  This is the layout the train loop intends ("Adam moments are born with their parameters'
+  shardings"); note that a plain jax.jit(optimizer.init) does not give it, because zeros_like
+  does not carry its input's sharding.
+  """
+  shapes = jax.eval_shape(optimizer.init, params)
+  return optax.tree_utils.tree_map_params(
+    optimizer,
+    lambda x, p: _sds(x.shape, x.dtype, p.sharding),
+    shapes,
+    params,
+    transform_non_params=lambda x: _sds(x.shape, x.dtype, sharding.replicated(mesh)),
+  )
+
+
+def _replicated_tree(tree, mesh):
+  return jax.tree.map(lambda x: _sds(x.shape, x.dtype, sharding.replicated(mesh)), tree)
+
+
+def _timed_compile(jitted, *args):
+  start = time.perf_counter()
+  compiled = jitted.lower(*args).compile()
+  return compiled, time.perf_counter() - start
+
+
+def compile_rl_update(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
+  """Compiles `rl_step.update_on_rollout` as train.py jits it; returns (compiled, seconds)."""
+  cfg = model_config(config, num_layers)
+  graphdef, params = abstract_params(cfg, mesh)
+  hp = rl_step.RLHyperParams.from_config(config)
+  optimizer = train.make_optimizer(
+    config.optim.learning_rate, config.optim.warmup_steps, config.optim
+  )
+  opt_state = _abstract_opt_state(optimizer, params, mesh)
+  controllers = _replicated_tree(jax.eval_shape(lambda: rl_step.init_controllers(hp)), mesh)
+  ref_params = params if config.rl.kl_coef > 0 else None
+  rollout = abstract_rollout(config, mesh)
+  B = config.rollout.prompts_per_step * config.rollout.group_size
+  rewards_B = _sds((B,), jnp.float32, sharding.batch_sharding(mesh, 1))
+  shardings_of = lambda tree: jax.tree.map(lambda x: x.sharding, tree)
+  update = jax.jit(
+    functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp),
+    out_shardings=(shardings_of(params), shardings_of(opt_state), shardings_of(controllers), None),
+    donate_argnums=(0, 1, 2),
+  )
+  args = (params, opt_state, controllers, ref_params, rollout, rewards_B, _abstract_key(mesh))
+  return _timed_compile(update, *args)
+
+
+def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
+  """Compiles `sampling.generate` for one rollout batch; returns (compiled, seconds).
+
+  The EOS id only decides when rows stop, not any shape, so a placeholder is used. Without a
+  backward pass `model.remat` changes nothing but the trace, so the sampler is compiled without
+  it (policy.py's nnx.remat cannot yet be traced inside the sampler's decode loop).
+  """
+  cfg = model_config(config, num_layers).replace(remat=False)
+  graphdef, params = abstract_params(cfg, mesh)
+  r = config.rollout
+  sampling_config = sampling.SamplingConfig(
+    max_new_tokens=r.max_new_tokens,
+    temperature=r.temperature,
+    top_p=r.top_p,
+    top_k=r.top_k,
+    num_samples=r.group_size,
+    eos_id=cfg.vocab_size - 1,
+  )
+  prompts = _sds(
+    (r.prompts_per_step, config.data.max_prompt_len), jnp.int32, sharding.batch_sharding(mesh)
+  )
+  return _timed_compile(
+    sampling.generate, graphdef, params, prompts, prompts, _abstract_key(mesh), sampling_config
+  )
+
+
+_COMPILERS = {"rl_update": compile_rl_update, "generate": compile_generate}
+WHAT_IF = "what-if: batch-sharded activations"
+
+
+@contextlib.contextmanager
+def batch_sharded_activations(mesh):
+  """What-if, not the current model code: pins every block's input and output hidden states
+  [B, T, D] to rows over data × fsdp while the context is open.
+
+  The policy constrains no activation, and the partitioner gives the embedding lookup the
+  embedding table's sharding (D over fsdp, rows replicated), so every device computes the
+  attention of all rows of the batch; this measures the memory a constraint in Policy would give.
+  """
+  target = NamedSharding(mesh, PartitionSpec(sharding.BATCH_AXES, None, None))
+  original = policy_lib.Block.__call__
+  # Traces cached on either side of the patch (the module-level jitted sampler) must not be reused.
+  jax.clear_caches()
+
+  def call(self, x_BTD, *args):
+    out_BTD, kv = original(self, jax.lax.with_sharding_constraint(x_BTD, target), *args)
+    return jax.lax.with_sharding_constraint(out_BTD, target), kv
+
+  policy_lib.Block.__call__ = call
+  try:
+    yield
+  finally:
+    policy_lib.Block.__call__ = original
+    jax.clear_caches()
+
+
+def measure(
+  config: ml_collections.ConfigDict,
+  mesh,
+  program: str,
+  num_layers: int | None = None,
+  what_if: bool = False,
+) -> MemoryStats:
+  """Compiles `program` ("rl_update" or "generate") for `mesh`; returns its per-device sizes.
+
+  `what_if=True` compiles under `batch_sharded_activations(mesh)`.
+  """
+  if program not in _COMPILERS:
+    raise ValueError(f"Unknown program {program!r}; choose one of {PROGRAMS}.")
+  context = batch_sharded_activations(mesh) if what_if else contextlib.nullcontext()
+  with context:
+    compiled, seconds = _COMPILERS[program](config, mesh, num_layers)
+  analysis = compiled.memory_analysis()
+  return MemoryStats(
+    program=program,
+    mesh_shape=tuple(mesh.devices.shape),
+    num_layers=model_config(config, num_layers).num_layers,
+    compile_s=round(seconds, 1),
+    source=f"measured, {WHAT_IF}" if what_if else "measured",
+    **{name: int(getattr(analysis, attr)) for name, attr in _FIELDS.items()},
+  )
+
+
+def extrapolate(a: MemoryStats, b: MemoryStats, num_layers: int) -> MemoryStats:
+  """Linear extrapolation in depth: size(L) = size(a) + (L - L_a)·(size(b) - size(a))/(L_b - L_a),
+  field by field, from two measurements of the same program and mesh at depths L_a < L_b."""
+  same = a.program == b.program and a.mesh_shape == b.mesh_shape and a.source == b.source
+  if not same or a.num_layers >= b.num_layers:
+    raise ValueError("Extrapolate from two depths L_a < L_b of one program, mesh and what-if.")
+  what_if = f", {WHAT_IF}" if WHAT_IF in a.source else ""
+  t = (num_layers - a.num_layers) / (b.num_layers - a.num_layers)
+  line = lambda name: round(getattr(a, name) + t * (getattr(b, name) - getattr(a, name)))
+  return MemoryStats(
+    program=a.program,
+    mesh_shape=a.mesh_shape,
+    num_layers=num_layers,
+    compile_s=0.0,
+    source=f"extrapolated from L={a.num_layers},{b.num_layers}{what_if}",
+    **{name: line(name) for name in _FIELDS},
+  )
+
+
+def plan(
+  config: ml_collections.ConfigDict,
+  mesh,
+  programs=PROGRAMS,
+  fit_layers: tuple[int, int] | None = None,
+  what_if: bool = False,
+  log=print,
+) -> list[MemoryStats]:
+  """Per-device memory of each program at the config's full depth.
+
+  With `fit_layers=(L_a, L_b)` the programs are compiled at those two depths only and the full
+  depth is extrapolated (both measurements are returned too); otherwise the full model is compiled.
+  `what_if`: see `batch_sharded_activations`.
+  """
+  full_depth = model_config(config).num_layers
+  rows = []
+  for program in programs:
+    if fit_layers is None:
+      rows.append(measure(config, mesh, program, what_if=what_if))
+      log(json.dumps(rows[-1].as_dict()))
+      continue
+    points = []
+    for depth in fit_layers:
+      points.append(measure(config, mesh, program, num_layers=depth, what_if=what_if))
+      log(json.dumps(points[-1].as_dict()))
+    rows += [*points, extrapolate(*points, full_depth)]
+  return rows
+
+
+def markdown_table(rows: list[MemoryStats], hbm_gib: float | None = None) -> str:
+  """One line per program: GiB per device of each component, the total, and its share of HBM."""
+  head = ["program", "layers", "mesh", "argument", "output", "temp", "code", "alias", "total"]
+  if hbm_gib:
+    head.append(f"of {hbm_gib:g} GiB HBM")
+  head += ["compile s", "source"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  gib = lambda n: f"{n / GIB:.2f}"
+  for r in rows:
+    cells = [r.program, str(r.num_layers), "x".join(map(str, r.mesh_shape))]
+    cells += [gib(getattr(r, name)) for name in _FIELDS] + [gib(r.total)]
+    if hbm_gib:
+      cells.append(f"{r.total / (hbm_gib * GIB):.0%}")
+    cells += [f"{r.compile_s:g}" if r.source.startswith("measured") else "-", r.source]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)

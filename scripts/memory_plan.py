@@ -1,0 +1,86 @@
+r"""Per-device memory of a config's RL update and sampler on its target mesh, without the hardware.
+
+  python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 \
+      [--fit_layers 1,2] [--what_if] [--programs rl_update,generate] [--json_out plan.json]
+
+Simulates the config's devices on the CPU (XLA_FLAGS=--xla_force_host_platform_device_count=<n>,
+n = config.hardware.num_devices), compiles the programs with abstract inputs only (no weights are
+materialised) and prints a Markdown table of per-device sizes next to the chip's HBM, plus one
+JSON line per compilation. With --fit_layers L_a,L_b the model is compiled at those two depths and
+the full depth is extrapolated linearly (marked in the table). --what_if pins the policy's hidden
+states to the batch sharding (a proposed change, not the current model code). Override any config
+field to try a smaller rollout, e.g. --config.rollout.max_new_tokens=1024. The CPU scheduler is
+switched to its memory-minimising mode; see jax_rlvr/memory_plan.py for what the numbers mean.
+"""
+
+import json
+import math
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/*.py:arg", lock_config=True)
+flags.mark_flag_as_required("config")
+_PROGRAMS = flags.DEFINE_list("programs", ["rl_update", "generate"], "Programs to compile.")
+_FIT_LAYERS = flags.DEFINE_list(
+  "fit_layers", [], "Two depths L_a,L_b to compile and extrapolate from (default: full depth)."
+)
+_WHAT_IF = flags.DEFINE_bool(
+  "what_if",
+  False,
+  "Measure with batch-sharded activations (memory_plan.batch_sharded_activations).",
+)
+_JSON_OUT = flags.DEFINE_string("json_out", "", "Also write the rows as JSON to this file.")
+
+
+def _num_devices(config) -> int:
+  if "hardware" in config:
+    return config.hardware.num_devices
+  if -1 in config.mesh.shape:
+    raise ValueError("The config has no hardware.num_devices and its mesh.shape has a -1.")
+  return math.prod(config.mesh.shape)
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  num_devices = _num_devices(config)
+  # Before jax is imported: simulate the target's devices on the host CPU.
+  os.environ["JAX_PLATFORMS"] = "cpu"
+  os.environ["XLA_FLAGS"] = " ".join(
+    [
+      os.environ.get("XLA_FLAGS", ""),
+      f"--xla_force_host_platform_device_count={num_devices}",
+      "--xla_cpu_enable_concurrency_optimized_scheduler=false",
+    ]
+  ).strip()
+
+  from jax_rlvr import config_validation, memory_plan, sharding
+
+  config_validation.validate_config(config, num_devices=num_devices)
+  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  fit_layers = tuple(int(x) for x in _FIT_LAYERS.value) or None
+  rows = memory_plan.plan(
+    config, mesh, tuple(_PROGRAMS.value), fit_layers=fit_layers, what_if=_WHAT_IF.value
+  )
+  hbm_gib = config.hardware.hbm_gib if "hardware" in config else None
+  cfg = memory_plan.model_config(config)
+  print(
+    f"\n{config.model.preset}: {memory_plan.num_params(cfg) / 1e9:.2f}B parameters "
+    f"({cfg.param_dtype}, compute {cfg.dtype}), mesh {dict(mesh.shape)}, "
+    f"P={config.rollout.prompts_per_step} G={config.rollout.group_size} "
+    f"L={config.data.max_prompt_len} N={config.rollout.max_new_tokens} "
+    f"mini_batches={config.rl.mini_batches}; GiB per device:\n"
+  )
+  print(memory_plan.markdown_table(rows, hbm_gib))
+  if _JSON_OUT.value:
+    with open(_JSON_OUT.value, "w") as f:
+      json.dump([r.as_dict() for r in rows], f, indent=2)
+
+
+if __name__ == "__main__":
+  app.run(main)
