@@ -281,3 +281,18 @@ def test_config_is_static_and_validated():
     with pytest.raises(ValueError, match=next(iter(bad))):
       SamplingConfig(max_new_tokens=4, eos_id=2, **bad)
   SamplingConfig(max_new_tokens=4, eos_id=2, greedy=True, temperature=0.0)
+
+
+def test_remat_policy_samples_like_plain_policy():
+  """remat only changes the backward pass: a remat policy samples (no trace-context error inside
+  the decode loop) exactly like the same weights without remat."""
+  cfg = get_preset("tiny", vocab_size=17)
+  plain = Policy(cfg, rngs=nnx.Rngs(0))
+  remat = Policy(cfg.replace(remat=True), rngs=nnx.Rngs(0))
+  tokens = jnp.full((2, 5), 3, jnp.int32)
+  mask = jnp.ones((2, 5), jnp.int32)
+  config = SamplingConfig(max_new_tokens=6, eos_id=2)
+  a = sample(plain, tokens, mask, jax.random.key(0), config)
+  b = sample(remat, tokens, mask, jax.random.key(0), config)
+  np.testing.assert_array_equal(a.response_tokens_BN, b.response_tokens_BN)
+  np.testing.assert_allclose(a.policy_logp_BN, b.policy_logp_BN, atol=1e-6)

@@ -232,7 +232,9 @@ class Policy(nnx.Module):
     for layer, block in enumerate(self.blocks):
       kv = None if cache is None else (cache.k[layer], cache.v[layer])
       index = None if cache is None else cache.index
-      if self.cfg.remat:
+      # Remat only matters for training passes; cached decoding has no backward pass (and
+      # nnx.remat inside the sampler's while_loop raises a trace-context error).
+      if self.cfg.remat and cache is None:
         x_BTD, (k_BSKH, v_BSKH) = nnx.remat(lambda blk, *a: blk(*a))(
           block, x_BTD, positions_BT, key_mask_BS, kv, index
         )
