@@ -11,6 +11,7 @@ import math
 
 import jax
 import numpy as np
+import optax
 from absl import logging
 from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
@@ -189,3 +190,17 @@ def constrain_batch(tree, *, mesh: Mesh):
     ),
     tree,
   )
+
+
+def init_optimizer_state(optimizer, params, mesh: Mesh):
+  """optimizer.init(params) born sharded: per-parameter state (Adam moments) like its parameter,
+  everything else (step counts) replicated. Left to itself, jit puts the moments on one device."""
+  abstract = jax.eval_shape(optimizer.init, params)
+  shardings = optax.tree_utils.tree_map_params(
+    optimizer,
+    lambda _, param_sharding: param_sharding,
+    abstract,
+    jax.tree.map(lambda x: x.sharding, params),
+    transform_non_params=lambda _: replicated(mesh),
+  )
+  return jax.jit(optimizer.init, out_shardings=shardings)(params)

@@ -150,13 +150,13 @@ class Trainer:
       eos_id=getattr(self.tokenizer, "eos_ids", self.tokenizer.eos_id),
       pad_id=self.tokenizer.pad_id,
     )
-    # Adam moments are born with their parameters' shardings (propagated through zeros_like);
-    # scalars (step, counts, key, controllers) are replicated.
+    # Adam moments are born with their parameters' shardings; scalars (step, counts, key,
+    # controllers) are replicated.
     self.initial_state = sharding.on_mesh(
       TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        opt_state=jax.jit(self.warmup_optimizer.init)(params),
+        opt_state=sharding.init_optimizer_state(self.warmup_optimizer, params, self.mesh),
         key=jax.random.key_data(jax.random.key(config.seed)),
         controllers=rl_step_lib.init_controllers(self.hp),
         ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
@@ -194,11 +194,9 @@ class Trainer:
   def start_rl(self, state: TrainState) -> TrainState:
     """At the warm-up -> RL boundary: fresh RL optimiser state, reference policy = current."""
     return state.replace(
-      # Placed like the warm-up optimiser state (same structure), so the jitted steps see the
-      # same shardings on every call and compile once.
-      opt_state=jax.device_put(
-        jax.jit(self.rl_optimizer.init)(state.params), self.state_shardings.opt_state
-      ),
+      # Born like the warm-up optimiser state (same structure and shardings), so the jitted
+      # steps see the same shardings on every call and compile once.
+      opt_state=sharding.init_optimizer_state(self.rl_optimizer, state.params, self.mesh),
       # A copy: the train state is donated to the update, and one buffer cannot be donated twice.
       ref_params=jax.tree.map(jnp.copy, state.params) if self.config.rl.kl_coef > 0 else None,
     )

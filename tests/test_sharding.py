@@ -61,6 +61,20 @@ def test_parameters_born_sharded_and_replication_check():
     sharding.check_sharded(replicated, mesh)
 
 
+def test_optimizer_state_born_sharded_like_parameters():
+  mesh = sharding.make_mesh((1, 4, 2))
+  params = _sharded_params(mesh)
+  optimizer = train.make_optimizer(1e-3, 1, test_train.smoke_config().optim)
+  state = sharding.init_optimizer_state(optimizer, params, mesh)
+  param_specs = [x.sharding.spec for x in jax.tree.leaves(params)]
+  moments = [x for x in jax.tree.leaves(state) if x.ndim > 0]
+  assert len(moments) == 2 * len(param_specs)  # Adam's mu and nu
+  assert [x.sharding.spec for x in moments] == param_specs * 2
+  assert sharding.replicated_fraction(moments) < 0.01
+  scalars = [x for x in jax.tree.leaves(state) if x.ndim == 0]
+  assert scalars and all(x.sharding.is_fully_replicated for x in scalars)
+
+
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
 
 
