@@ -128,7 +128,9 @@ def build_policy(config: ml_collections.ConfigDict, tokenizer) -> Policy:
   if m.hf_checkpoint:
     from jax_rlvr.models.hf_checkpoint import load_hf_checkpoint
 
-    return load_hf_checkpoint(m.hf_checkpoint, dtype=m.dtype, param_dtype=m.param_dtype)
+    return load_hf_checkpoint(
+      m.hf_checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat
+    )
   model_config = get_preset(
     m.preset,
     vocab_size=tokenizer.vocab_size,

@@ -338,7 +338,9 @@ def _weight_files(path: str) -> dict[str, str]:
   )
 
 
-def load_hf_checkpoint(path: str, dtype=jnp.float32, *, param_dtype=None) -> Policy:
+def load_hf_checkpoint(
+  path: str, dtype=jnp.float32, *, param_dtype=None, **config_overrides
+) -> Policy:
   """Loads a Hugging Face Llama / Qwen2 checkpoint directory into a Policy.
 
   Args:
@@ -346,6 +348,7 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, param_dtype=None) -> Pol
     dtype: compute dtype (logits are float32 regardless).
     param_dtype: storage dtype of the parameters; defaults to `dtype`. The file's own dtype
       (e.g. bfloat16) is converted to it.
+    **config_overrides: ModelConfig fields that are run choices, not checkpoint facts (remat).
 
   Raises:
     ValueError naming the config field for unsupported models, or the tensor for a missing,
@@ -357,7 +360,9 @@ def load_hf_checkpoint(path: str, dtype=jnp.float32, *, param_dtype=None) -> Pol
   with open(config_path) as f:
     hf = json.load(f)
   param_dtype = dtype if param_dtype is None else param_dtype
-  cfg = model_config_from_hf(hf, dtype=_dtype_name(dtype), param_dtype=_dtype_name(param_dtype))
+  cfg = model_config_from_hf(
+    hf, dtype=_dtype_name(dtype), param_dtype=_dtype_name(param_dtype), **config_overrides
+  )
   specs = _tensor_specs(cfg)
   files = _weight_files(path)
 

@@ -390,3 +390,14 @@ def test_rope_scaling_config_errors(overrides, message):
 def test_llama3_8b_preset_shape():
   cfg = PRESETS["llama3.1-8b"]
   assert count_params(_abstract(cfg)) == 8_030_261_248  # Llama 3.1 8B's published count
+
+
+def test_hf_round_trip_keeps_run_choices_like_remat(tmp_path):
+  from jax_rlvr.models import load_hf_checkpoint, save_hf_checkpoint
+
+  policy = Policy(PRESETS["tiny"].replace(vocab_size=17), rngs=nnx.Rngs(0))
+  save_hf_checkpoint(policy, str(tmp_path))
+  loaded = load_hf_checkpoint(str(tmp_path), "float32", remat=True)
+  assert loaded.cfg.remat and not policy.cfg.remat
+  tokens = jnp.arange(6, dtype=jnp.int32)[None] % 17
+  np.testing.assert_allclose(loaded(tokens), policy(tokens), atol=1e-6)
