@@ -79,6 +79,20 @@ def ood_prompts(config: ml_collections.ConfigDict) -> list[str]:
   ]
 
 
+def _prompt_batches(prompts, tokenizer, config, mesh):
+  """Yields (start, chunk, host mask [b, L], tokens, mask) per eval.batch_prompts prompts, the
+  last two replicated on `mesh` (every process holds all eval prompts). The last chunk is padded
+  by repeating its final prompt: a fixed batch shape compiles once."""
+  size = config.eval.batch_prompts
+  for start in range(0, len(prompts), size):
+    chunk = prompts[start : start + size]
+    padded = chunk + [chunk[-1]] * (size - len(chunk))
+    tokens, mask = batching.encode_prompts(
+      tokenizer, padded, config.data.max_prompt_len, config.data.template
+    )
+    yield start, chunk, mask, *sharding.host_replicated_to_global(mesh, (tokens, mask))
+
+
 def prompt_entropy_of(graphdef, params, tokenizer, prompts, config) -> float:
   """Mean next-token entropy over the tokens of `prompts` (the paper's prompt entropy).
 
@@ -87,16 +101,9 @@ def prompt_entropy_of(graphdef, params, tokenizer, prompts, config) -> float:
   """
   if not prompts:
     return float("nan")
-  c = config.eval
   mesh = jax.tree.leaves(params)[0].sharding.mesh
   total, count = 0.0, 0.0
-  for start in range(0, len(prompts), c.batch_prompts):
-    chunk = prompts[start : start + c.batch_prompts]
-    padded = chunk + [chunk[-1]] * (c.batch_prompts - len(chunk))
-    tokens, mask = batching.encode_prompts(
-      tokenizer, padded, config.data.max_prompt_len, config.data.template
-    )
-    tokens_g, mask_g = sharding.host_replicated_to_global(mesh, (tokens, mask))
+  for _, chunk, mask, tokens_g, mask_g in _prompt_batches(prompts, tokenizer, config, mesh):
     entropy_BT = np.asarray(
       sharding.global_to_host(_next_token_entropy(graphdef, params, tokens_g, mask_g))
     )
@@ -124,7 +131,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     top_p=c.top_p,
     top_k=0,
     num_samples=c.k,
-    eos_id=tokenizer.eos_id,
+    eos_id=getattr(tokenizer, "eos_ids", tokenizer.eos_id),
     pad_id=tokenizer.pad_id,
   )
   prompts = list(records["prompt"])[: c.num_prompts]
@@ -135,15 +142,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   # Only a character tokenizer makes the marker one unambiguous token.
   use_marker = c.answer_marker and config.tokenizer.kind == "char"
   marker = tokenizer.encode(c.answer_marker) if use_marker else []
-  for start in range(0, len(prompts), c.batch_prompts):
-    chunk = prompts[start : start + c.batch_prompts]
-    # A fixed batch shape avoids recompiling for the last, shorter chunk.
-    padded = chunk + [chunk[-1]] * (c.batch_prompts - len(chunk))
-    tokens, mask = batching.encode_prompts(
-      tokenizer, padded, config.data.max_prompt_len, config.data.template
-    )
-    # Every process holds all eval prompts: replicate them, and gather the full outputs back.
-    tokens, mask = sharding.host_replicated_to_global(mesh, (tokens, mask))
+  for start, chunk, _, tokens, mask in _prompt_batches(prompts, tokenizer, config, mesh):
     out = sampling.generate(
       graphdef, params, tokens, mask, jax.random.fold_in(key, start), sampling_config
     )
