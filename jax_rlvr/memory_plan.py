@@ -4,7 +4,8 @@ Nothing is materialised: parameters are `nnx.eval_shape`d, the optimiser state i
 and every input is a `jax.ShapeDtypeStruct` carrying the NamedSharding the train loop gives it
 (parameters by their logical axis names, the rollout batch over data × fsdp, scalars replicated).
 The two programs of a GRPO iteration are lowered and compiled for the config's mesh exactly as the
-train loop jits them:
+train loop jits them (with the mesh set, so the policy's activations are pinned to the batch
+sharding):
 
   rl_update  `rl_step.update_on_rollout` (old log-probs, N = mini_batches × epochs gradient steps,
              controllers) with the parameters, optimiser state and controllers donated;
@@ -23,15 +24,13 @@ typically pessimistic for the same program on a TPU or GPU, not a guarantee.
 Compiling a 28-layer model takes about two minutes on two cores; `num_layers` compiles a shallower
 copy, and `extrapolate` fits size = a + b·L through two such measurements (every block adds the
 same parameters, optimiser state and saved activations) and evaluates it at the full depth. Rows
-say whether they were measured or extrapolated, and whether they are a what-if
-(`batch_sharded_activations`) rather than the current model code.
+say whether they were measured or extrapolated.
 
 Shape letters: P prompts, G samples per prompt, B = P·G rows, L prompt tokens, N new tokens.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -42,11 +41,9 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 
 from jax_rlvr import rl_step, sampling, sharding, train
 from jax_rlvr.models import Policy, count_params, get_preset
-from jax_rlvr.models import policy as policy_lib
 from jax_rlvr.models.config import ModelConfig
 
 GIB = 1024**3
@@ -78,7 +75,7 @@ class MemoryStats:
   code: int
   alias: int
   compile_s: float
-  source: str = "measured"  # or "extrapolated from L=a,b"; either may add ", what-if: ..."
+  source: str = "measured"  # or "extrapolated from L=a,b"
 
   @property
   def total(self) -> int:
@@ -169,9 +166,13 @@ def _replicated_tree(tree, mesh):
   return jax.tree.map(lambda x: _sds(x.shape, x.dtype, sharding.replicated(mesh)), tree)
 
 
-def _timed_compile(jitted, *args):
+def _timed_compile(mesh, jitted, *args):
+  """Lowers with `mesh` set, as the train loop traces (this turns on the policy's activation
+  sharding), and compiles; returns (compiled, seconds)."""
   start = time.perf_counter()
-  compiled = jitted.lower(*args).compile()
+  with jax.set_mesh(mesh):
+    lowered = jitted.lower(*args)
+  compiled = lowered.compile()
   return compiled, time.perf_counter() - start
 
 
@@ -196,7 +197,7 @@ def compile_rl_update(config: ml_collections.ConfigDict, mesh, num_layers: int |
     donate_argnums=(0, 1, 2),
   )
   args = (params, opt_state, controllers, ref_params, rollout, rewards_B, _abstract_key(mesh))
-  return _timed_compile(update, *args)
+  return _timed_compile(mesh, update, *args)
 
 
 def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
@@ -220,39 +221,13 @@ def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | 
   prompts = _sds(
     (r.prompts_per_step, config.data.max_prompt_len), jnp.int32, sharding.batch_sharding(mesh)
   )
+  key = _abstract_key(mesh)
   return _timed_compile(
-    sampling.generate, graphdef, params, prompts, prompts, _abstract_key(mesh), sampling_config
+    mesh, sampling.generate, graphdef, params, prompts, prompts, key, sampling_config
   )
 
 
 _COMPILERS = {"rl_update": compile_rl_update, "generate": compile_generate}
-WHAT_IF = "what-if: batch-sharded activations"
-
-
-@contextlib.contextmanager
-def batch_sharded_activations(mesh):
-  """What-if, not the current model code: pins every block's input and output hidden states
-  [B, T, D] to rows over data × fsdp while the context is open.
-
-  The policy constrains no activation, and the partitioner gives the embedding lookup the
-  embedding table's sharding (D over fsdp, rows replicated), so every device computes the
-  attention of all rows of the batch; this measures the memory a constraint in Policy would give.
-  """
-  target = NamedSharding(mesh, PartitionSpec(sharding.BATCH_AXES, None, None))
-  original = policy_lib.Block.__call__
-  # Traces cached on either side of the patch (the module-level jitted sampler) must not be reused.
-  jax.clear_caches()
-
-  def call(self, x_BTD, *args):
-    out_BTD, kv = original(self, jax.lax.with_sharding_constraint(x_BTD, target), *args)
-    return jax.lax.with_sharding_constraint(out_BTD, target), kv
-
-  policy_lib.Block.__call__ = call
-  try:
-    yield
-  finally:
-    policy_lib.Block.__call__ = original
-    jax.clear_caches()
 
 
 def measure(
@@ -260,24 +235,18 @@ def measure(
   mesh,
   program: str,
   num_layers: int | None = None,
-  what_if: bool = False,
 ) -> MemoryStats:
-  """Compiles `program` ("rl_update" or "generate") for `mesh`; returns its per-device sizes.
-
-  `what_if=True` compiles under `batch_sharded_activations(mesh)`.
-  """
+  """Compiles `program` ("rl_update" or "generate") for `mesh`; returns its per-device sizes."""
   if program not in _COMPILERS:
     raise ValueError(f"Unknown program {program!r}; choose one of {PROGRAMS}.")
-  context = batch_sharded_activations(mesh) if what_if else contextlib.nullcontext()
-  with context:
-    compiled, seconds = _COMPILERS[program](config, mesh, num_layers)
+  compiled, seconds = _COMPILERS[program](config, mesh, num_layers)
   analysis = compiled.memory_analysis()
   return MemoryStats(
     program=program,
     mesh_shape=tuple(mesh.devices.shape),
     num_layers=model_config(config, num_layers).num_layers,
     compile_s=round(seconds, 1),
-    source=f"measured, {WHAT_IF}" if what_if else "measured",
+    source="measured",
     **{name: int(getattr(analysis, attr)) for name, attr in _FIELDS.items()},
   )
 
@@ -287,8 +256,7 @@ def extrapolate(a: MemoryStats, b: MemoryStats, num_layers: int) -> MemoryStats:
   field by field, from two measurements of the same program and mesh at depths L_a < L_b."""
   same = a.program == b.program and a.mesh_shape == b.mesh_shape and a.source == b.source
   if not same or a.num_layers >= b.num_layers:
-    raise ValueError("Extrapolate from two depths L_a < L_b of one program, mesh and what-if.")
-  what_if = f", {WHAT_IF}" if WHAT_IF in a.source else ""
+    raise ValueError("Extrapolate from two depths L_a < L_b of one program and mesh.")
   t = (num_layers - a.num_layers) / (b.num_layers - a.num_layers)
   line = lambda name: round(getattr(a, name) + t * (getattr(b, name) - getattr(a, name)))
   return MemoryStats(
@@ -296,7 +264,7 @@ def extrapolate(a: MemoryStats, b: MemoryStats, num_layers: int) -> MemoryStats:
     mesh_shape=a.mesh_shape,
     num_layers=num_layers,
     compile_s=0.0,
-    source=f"extrapolated from L={a.num_layers},{b.num_layers}{what_if}",
+    source=f"extrapolated from L={a.num_layers},{b.num_layers}",
     **{name: line(name) for name in _FIELDS},
   )
 
@@ -306,25 +274,23 @@ def plan(
   mesh,
   programs=PROGRAMS,
   fit_layers: tuple[int, int] | None = None,
-  what_if: bool = False,
   log=print,
 ) -> list[MemoryStats]:
   """Per-device memory of each program at the config's full depth.
 
   With `fit_layers=(L_a, L_b)` the programs are compiled at those two depths only and the full
   depth is extrapolated (both measurements are returned too); otherwise the full model is compiled.
-  `what_if`: see `batch_sharded_activations`.
   """
   full_depth = model_config(config).num_layers
   rows = []
   for program in programs:
     if fit_layers is None:
-      rows.append(measure(config, mesh, program, what_if=what_if))
+      rows.append(measure(config, mesh, program))
       log(json.dumps(rows[-1].as_dict()))
       continue
     points = []
     for depth in fit_layers:
-      points.append(measure(config, mesh, program, num_layers=depth, what_if=what_if))
+      points.append(measure(config, mesh, program, num_layers=depth))
       log(json.dumps(points[-1].as_dict()))
     rows += [*points, extrapolate(*points, full_depth)]
   return rows

@@ -74,6 +74,18 @@ def logical_to_spec(names, shape, mesh: Mesh, rules=LOGICAL_RULES) -> PartitionS
   return PartitionSpec(*spec)
 
 
+def constrain(x: jax.Array, names, rules=LOGICAL_RULES) -> jax.Array:
+  """`x` pinned to the sharding its logical dimension `names` get on the mesh in context.
+
+  The mesh is the one set by `jax.set_mesh` (the train loop and the memory plan set it while
+  they trace); without one this is the identity, so model code also runs unsharded.
+  """
+  mesh = jax.sharding.get_abstract_mesh()
+  if mesh.empty:
+    return x
+  return jax.lax.with_sharding_constraint(x, logical_to_spec(names, x.shape, mesh, rules))
+
+
 def state_shardings(abstract_state: nnx.State, mesh: Mesh, rules=LOGICAL_RULES):
   """NamedShardings for an NNX state whose Variables carry `out_sharding` logical names."""
   specs = nnx.get_partition_spec(abstract_state)

@@ -283,6 +283,10 @@ class Trainer:
   # -- the loop ----------------------------------------------------------------------------------
 
   def evaluate(self, state: TrainState) -> dict:
+    with jax.set_mesh(self.mesh):
+      return self._evaluate(state)
+
+  def _evaluate(self, state: TrainState) -> dict:
     return evaluate.evaluate_policy(
       self.graphdef,
       state.params,
@@ -296,6 +300,12 @@ class Trainer:
   def run(self, *, stop_after: int | None = None) -> dict:
     """Trains to the end, or until SIGTERM or `stop_after` total steps (then exits as if
     preempted: checkpoint, no final eval). Returns a summary dict."""
+    # The mesh in context turns on the policy's activation sharding (sharding.constrain) in every
+    # program traced from here.
+    with jax.set_mesh(self.mesh):
+      return self._run(stop_after)
+
+  def _run(self, stop_after: int | None) -> dict:
     c = self.config
     state = self.restore_or_init()
     start = int(state.step)

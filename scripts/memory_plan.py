@@ -1,14 +1,13 @@
 r"""Per-device memory of a config's RL update and sampler on its target mesh, without the hardware.
 
   python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 \
-      [--fit_layers 1,2] [--what_if] [--programs rl_update,generate] [--json_out plan.json]
+      [--fit_layers 1,2] [--programs rl_update,generate] [--json_out plan.json]
 
 Simulates the config's devices on the CPU (XLA_FLAGS=--xla_force_host_platform_device_count=<n>,
 n = config.hardware.num_devices), compiles the programs with abstract inputs only (no weights are
 materialised) and prints a Markdown table of per-device sizes next to the chip's HBM, plus one
 JSON line per compilation. With --fit_layers L_a,L_b the model is compiled at those two depths and
-the full depth is extrapolated linearly (marked in the table). --what_if pins the policy's hidden
-states to the batch sharding (a proposed change, not the current model code). Override any config
+the full depth is extrapolated linearly (marked in the table). Override any config
 field to try a smaller rollout, e.g. --config.rollout.max_new_tokens=1024. The CPU scheduler is
 switched to its memory-minimising mode; see jax_rlvr/memory_plan.py for what the numbers mean.
 """
@@ -28,11 +27,6 @@ flags.mark_flag_as_required("config")
 _PROGRAMS = flags.DEFINE_list("programs", ["rl_update", "generate"], "Programs to compile.")
 _FIT_LAYERS = flags.DEFINE_list(
   "fit_layers", [], "Two depths L_a,L_b to compile and extrapolate from (default: full depth)."
-)
-_WHAT_IF = flags.DEFINE_bool(
-  "what_if",
-  False,
-  "Measure with batch-sharded activations (memory_plan.batch_sharded_activations).",
 )
 _JSON_OUT = flags.DEFINE_string("json_out", "", "Also write the rows as JSON to this file.")
 
@@ -64,9 +58,7 @@ def main(argv):
   config_validation.validate_config(config, num_devices=num_devices)
   mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
   fit_layers = tuple(int(x) for x in _FIT_LAYERS.value) or None
-  rows = memory_plan.plan(
-    config, mesh, tuple(_PROGRAMS.value), fit_layers=fit_layers, what_if=_WHAT_IF.value
-  )
+  rows = memory_plan.plan(config, mesh, tuple(_PROGRAMS.value), fit_layers=fit_layers)
   hbm_gib = config.hardware.hbm_gib if "hardware" in config else None
   cfg = memory_plan.model_config(config)
   print(

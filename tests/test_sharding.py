@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 from flax import nnx
-from jax.sharding import PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jax_rlvr import metric_writer, rl_step, sharding, train
 from jax_rlvr.models import Policy, get_preset
@@ -146,3 +146,24 @@ def test_rl_update_sharded_equals_unsharded(overrides):
     assert float(metrics[key]) == pytest.approx(float(value), rel=1e-4, abs=1e-6), key
   for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(new_params), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
+
+
+def test_activations_follow_the_batch_sharding_only_with_a_mesh_set():
+  """With a mesh set, the policy pins its hidden states to rows over data × fsdp, so each device
+  computes a quarter of the rows; without one the partitioner follows the embedding table (D
+  over fsdp, every row on every device)."""
+  mesh = sharding.make_mesh((2, 2, 2))
+  cfg = get_preset("tiny", vocab_size=32)
+  graphdef, params = nnx.split(Policy(cfg, rngs=nnx.Rngs(0)))
+  params = jax.device_put(params, sharding.state_shardings(params, mesh))
+  tokens_BT = jax.random.randint(jax.random.key(0), (8, 128), 0, 32)
+  forward = jax.jit(lambda p, t: nnx.merge(graphdef, p).hidden_states(t))
+  free = forward.lower(params, tokens_BT).compile()
+  with jax.set_mesh(mesh):
+    pinned = forward.lower(params, tokens_BT).compile()
+    h_BTD = forward(params, tokens_BT)
+  rows = NamedSharding(mesh, PartitionSpec(("data", "fsdp")))
+  assert h_BTD.sharding.is_equivalent_to(rows, 3)
+  assert not free.output_shardings.is_equivalent_to(rows, 3)
+  assert pinned.memory_analysis().temp_size_in_bytes < free.memory_analysis().temp_size_in_bytes
+  np.testing.assert_allclose(np.asarray(h_BTD), np.asarray(forward(params, tokens_BT)), atol=1e-5)

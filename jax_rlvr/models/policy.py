@@ -10,6 +10,9 @@ Conventions:
     same prompt alone.
   * Every parameter carries logical axis names (`vocab`, `embed`, `mlp`, `heads`, `kv_heads`,
     `head_dim`) in its `out_sharding` metadata; jax_rlvr.sharding maps them to mesh axes.
+  * Activations carry logical names too (rows `batch`, heads over `heads` / `kv_heads`, MLP units
+    over `mlp`): while a mesh is set (`jax.set_mesh`) they are pinned to the sharding the rules
+    give them, so every device computes only its rows; without a mesh the pins are no-ops.
   * Rotary embeddings use the Hugging Face rotate-half layout, so HF weights load unpermuted.
 """
 
@@ -19,7 +22,16 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
+from jax_rlvr import sharding
 from jax_rlvr.models.config import ModelConfig
+
+# Logical names of activations. Without them the partitioner gives the embedding lookup the
+# table's layout (D over fsdp, rows replicated) and every device computes attention for all rows.
+_BTD = ("batch", "length", None)
+_BTNH = ("batch", "length", "heads", None)
+_BSKH = ("batch", "length", "kv_heads", None)
+_BTF = ("batch", "length", "mlp")
+_BTV = ("batch", "length", "vocab")
 
 _NEG_INF = -1e30  # finite, so a fully masked (padding) query row gives a uniform, not NaN, softmax
 
@@ -52,20 +64,21 @@ class KVCache:
   @classmethod
   def init(cls, cfg: ModelConfig, batch: int, max_len: int) -> KVCache:
     shape = (batch, max_len, cfg.num_kv_heads, cfg.head_dim)
-    zeros = lambda: tuple(jnp.zeros(shape, cfg.jnp_dtype) for _ in range(cfg.num_layers))
+    zeros = lambda: tuple(
+      sharding.constrain(jnp.zeros(shape, cfg.jnp_dtype), _BSKH) for _ in range(cfg.num_layers)
+    )
     return cls(
       k=zeros(),
       v=zeros(),
-      mask_BS=jnp.zeros((batch, max_len), bool),
+      mask_BS=sharding.constrain(jnp.zeros((batch, max_len), bool), ("batch", "length")),
       index=jnp.zeros((), jnp.int32),
     )
 
   def repeat(self, n: int) -> KVCache:
     """Repeats every row n times (row b -> rows b*n .. b*n+n-1): G samples share one prefill."""
-    rep = lambda xs: tuple(jnp.repeat(x, n, axis=0) for x in xs)
-    return KVCache(
-      k=rep(self.k), v=rep(self.v), mask_BS=jnp.repeat(self.mask_BS, n, axis=0), index=self.index
-    )
+    rep = lambda xs: tuple(sharding.constrain(jnp.repeat(x, n, axis=0), _BSKH) for x in xs)
+    mask_BS = sharding.constrain(jnp.repeat(self.mask_BS, n, axis=0), ("batch", "length"))
+    return KVCache(k=rep(self.k), v=rep(self.v), mask_BS=mask_BS, index=self.index)
 
 
 def positions_from_mask(mask_BT: jax.Array) -> jax.Array:
@@ -143,7 +156,7 @@ class Attention(nnx.Module):
     y = jnp.einsum("btd,dnh->btnh", x_BTD, w)
     if self.cfg.qkv_bias:
       y = y + getattr(self, f"{name}_bias")[...].astype(y.dtype)
-    return y
+    return sharding.constrain(y, _BTNH if name == "q" else _BSKH)
 
   def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
     """Returns (out_BTD, (k_BSKH, v_BSKH)): the output and the keys and values attended to.
@@ -164,6 +177,7 @@ class Attention(nnx.Module):
       k_BTKH, v_BTKH = k_BTKH.astype(k_cache.dtype), v_BTKH.astype(v_cache.dtype)
       k_BSKH = jax.lax.dynamic_update_slice_in_dim(k_cache, k_BTKH, write_index, axis=1)
       v_BSKH = jax.lax.dynamic_update_slice_in_dim(v_cache, v_BTKH, write_index, axis=1)
+      k_BSKH, v_BSKH = sharding.constrain(k_BSKH, _BSKH), sharding.constrain(v_BSKH, _BSKH)
       start = write_index
     S = k_BSKH.shape[1]
     G = cfg.num_heads // cfg.num_kv_heads
@@ -192,8 +206,8 @@ class MLP(nnx.Module):
 
   def __call__(self, x_BTD):
     dt = x_BTD.dtype
-    h = jax.nn.silu(x_BTD @ self.gate[...].astype(dt)) * (x_BTD @ self.up[...].astype(dt))
-    return h @ self.down[...].astype(dt)
+    h_BTF = jax.nn.silu(x_BTD @ self.gate[...].astype(dt)) * (x_BTD @ self.up[...].astype(dt))
+    return sharding.constrain(h_BTF, _BTF) @ self.down[...].astype(dt)
 
 
 class Block(nnx.Module):
@@ -208,8 +222,8 @@ class Block(nnx.Module):
     attn_out, kv = self.attn(
       self.attn_norm(x_BTD), positions_BT, key_mask_BS, kv_cache, write_index
     )
-    x_BTD = x_BTD + attn_out
-    x_BTD = x_BTD + self.mlp(self.mlp_norm(x_BTD))
+    x_BTD = sharding.constrain(x_BTD + attn_out, _BTD)
+    x_BTD = sharding.constrain(x_BTD + self.mlp(self.mlp_norm(x_BTD)), _BTD)
     return x_BTD, kv
 
 
@@ -227,7 +241,11 @@ class Policy(nnx.Module):
 
   def _run_blocks(self, tokens_BT, positions_BT, key_mask_BS, cache):
     """Returns (h_BTD, cache with the new keys/values written, or None without a cache)."""
-    x_BTD = self.embed[...][tokens_BT].astype(self.cfg.jnp_dtype)
+    # The table gathered over fsdp first (in the compute dtype): a lookup into D-sharded rows
+    # would give D-sharded activations that the partitioner can only reshard to rows by
+    # replicating them whole.
+    table_VD = sharding.constrain(self.embed[...].astype(self.cfg.jnp_dtype), ("vocab", None))
+    x_BTD = sharding.constrain(table_VD[tokens_BT], _BTD)
     new_k, new_v = [], []
     for layer, block in enumerate(self.blocks):
       kv = None if cache is None else (cache.k[layer], cache.v[layer])
@@ -258,18 +276,11 @@ class Policy(nnx.Module):
   def logits(self, h_BTD):
     """float32 logits [B, T, V] from hidden states [B, T, D]."""
     if self.cfg.tie_embeddings:
-      return jnp.einsum(
-        "btd,vd->btv",
-        h_BTD,
-        self.embed[...].astype(h_BTD.dtype),
-        preferred_element_type=jnp.float32,
-      )
-    return jnp.einsum(
-      "btd,dv->btv",
-      h_BTD,
-      self.lm_head[...].astype(h_BTD.dtype),
-      preferred_element_type=jnp.float32,
-    )
+      w_DV = self.embed[...].astype(h_BTD.dtype).T
+    else:
+      w_DV = self.lm_head[...].astype(h_BTD.dtype)
+    logits_BTV = jnp.einsum("btd,dv->btv", h_BTD, w_DV, preferred_element_type=jnp.float32)
+    return sharding.constrain(logits_BTV, _BTV)
 
   def __call__(self, tokens_BT, *, positions_BT=None, mask_BT=None):
     """Causal logits [B, T, V] float32; positions follow `mask_BT` (default all real)."""
