@@ -185,6 +185,16 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     rl.mini_batches,
     f"the rollout batch of {batch} responses must split evenly into mini-batches.",
   )
+  # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
+  micro = rl.get("micro_batches", 1)
+  _check(micro >= 1, "rl.micro_batches", micro, "use >= 1 (1 = no gradient accumulation).")
+  _check(
+    (batch // rl.mini_batches) % micro == 0,
+    "rl.micro_batches",
+    micro,
+    f"each mini-batch of {batch // rl.mini_batches} responses must split evenly into "
+    "micro-batches; change rl.micro_batches or rl.mini_batches.",
+  )
   for field in ("pos_weight", "neg_weight", "lambda_init"):
     _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
   if rl.lambda_schedule == "epoch":

@@ -4,12 +4,25 @@ Everything here runs inside one jit (`train.rl_update`). The config is reduced t
 `RLHyperParams` so that methods are chosen statically by name; λ and entropy coefficients that
 change every step are traced scalars held in `Controllers` (checkpointed with the train state).
 
-Shape letters: B = P·G responses, L prompt tokens, N new tokens, M responses per mini-batch.
+Shape letters: B = P·G responses, L prompt tokens, N new tokens, M responses per mini-batch,
+U micro-batches per mini-batch, R = M / U responses per micro-batch, C row chunks of a forward pass.
+
+Gradient accumulation (`rl.micro_batches` = U): each of the N gradient steps sums the gradients of
+U micro-batches of its mini-batch before its one optimiser update, so N, the optimiser-step count
+and the update are unchanged; only the rows in one forward/backward pass shrink. Every loss term
+is normalised by its whole mini-batch (`losses.agg_normaliser`), so the summed gradient is the
+mini-batch's gradient in every aggregation mode, and the metrics are recombined to the mini-batch's
+values. Not identical: the masking methods (Clip-Cov, KL-Cov, Rand-Pos-Clip, top-entropy) select
+their tokens within each micro-batch (the top fraction of its tokens, its covariance mean), just
+as they select per mini-batch when N > 1, and Rand-Pos-Clip draws with one key per micro-batch.
+The old log-probs and the rollout entropy (which the controllers see) do not depend on U: they
+are computed row by row, in chunks of R rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -18,6 +31,7 @@ import ml_collections
 import optax
 from flax import nnx
 
+from jax_rlvr import sharding
 from jax_rlvr.models import scoring
 from jax_rlvr.rl import advantages as advantages_lib
 from jax_rlvr.rl import entropy_control as ec
@@ -40,6 +54,7 @@ class RLHyperParams:
   clip: bool
   dual_clip_c: float | None
   mini_batches: int
+  micro_batches: int
   epochs: int
   pos_weight: float
   neg_weight: float
@@ -79,6 +94,8 @@ class RLHyperParams:
       clip=rl.clip,
       dual_clip_c=rl.dual_clip_c or None,
       mini_batches=rl.mini_batches,
+      # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
+      micro_batches=rl.get("micro_batches", 1),
       epochs=rl.epochs,
       pos_weight=rl.pos_weight,
       neg_weight=rl.neg_weight,
@@ -197,8 +214,36 @@ def score(params, batch, *, graphdef, hp: RLHyperParams):
   )
 
 
-def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
-  """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics."""
+def _rows_sharded(batch):
+  """Every [rows, ...] array pinned to rows over data × fsdp (while a mesh is set)."""
+  return jax.tree.map(lambda x: sharding.constrain(x, ("batch",) + (None,) * (x.ndim - 1)), batch)
+
+
+def score_in_chunks(params, batch, num_chunks: int, *, graphdef, hp: RLHyperParams):
+  """`score` of a [B, ...] batch in `num_chunks` forward passes of B / num_chunks rows each.
+
+  Chunk c holds rows c, c + C, ... (any split gives the same values: rows are independent).
+  """
+  if num_chunks == 1:
+    return score(params, batch, graphdef=graphdef, hp=hp)
+  B = batch["response_tokens"].shape[0]
+  to_chunks = lambda x: x.reshape(B // num_chunks, num_chunks, *x.shape[1:]).swapaxes(0, 1)
+  from_chunks = lambda x_CRN: x_CRN.swapaxes(0, 1).reshape(B, *x_CRN.shape[2:])
+  # Parameters enter the loop body as arguments of an inner jit: nnx.remat in the policy cannot
+  # update Params whose values are tracers of the enclosing trace (TraceContextError).
+  score_chunk = jax.jit(lambda p, chunk: score(p, _rows_sharded(chunk), graphdef=graphdef, hp=hp))
+  logp_CRN, entropy_CRN = jax.lax.map(
+    lambda chunk: score_chunk(params, chunk), jax.tree.map(to_chunks, batch)
+  )
+  return from_chunks(logp_CRN), from_chunks(entropy_CRN)
+
+
+def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: RLHyperParams):
+  """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics.
+
+  `normaliser`: the aggregation's denominator (`losses.agg_normaliser`) when `mb` is a
+  micro-batch of a larger mini-batch; by default `mb`'s own.
+  """
   logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp)
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
@@ -228,10 +273,13 @@ def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
     neg_weight=neg_weight,
     token_weights_BT=token_weights,
     agg=hp.loss_agg,
+    normaliser=normaliser,
   )
   metrics = dict(metrics, pg_loss=loss)
   if hp.method in ("entropy_bonus", "adaptive_entropy"):
-    bonus = ec.entropy_bonus_loss(entropy_MN, mask_MN, entropy_coef, agg=hp.loss_agg)
+    bonus = ec.entropy_bonus_loss(
+      entropy_MN, mask_MN, entropy_coef, agg=hp.loss_agg, normaliser=normaliser
+    )
     loss, metrics["entropy_bonus_loss"] = loss + bonus, bonus
   if hp.method == "kl_cov":
     kl_cov = ec.kl_cov_loss(
@@ -242,11 +290,17 @@ def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
       kl_ratio=hp.cov_fraction,
       beta=hp.kl_cov_beta,
       agg=hp.loss_agg,
+      normaliser=normaliser,
     )
     loss, metrics["kl_cov_loss"] = loss + kl_cov, kl_cov
   if hp.kl_coef > 0:
     kl = kl_lib.kl_loss(
-      logp_MN, mb["ref_logp"], mask_MN, estimator=hp.kl_estimator, agg=hp.loss_agg
+      logp_MN,
+      mb["ref_logp"],
+      mask_MN,
+      estimator=hp.kl_estimator,
+      agg=hp.loss_agg,
+      normaliser=normaliser,
     )
     loss, metrics["ref_kl"] = loss + hp.kl_coef * kl, kl
   if token_weights is not None:
@@ -254,6 +308,30 @@ def minibatch_loss(params, mb, weights, key, *, graphdef, hp: RLHyperParams):
     metrics["detached_frac"] = detached / jnp.maximum(jnp.sum(mask_MN > 0), 1)
   metrics["loss"] = loss
   return loss, metrics
+
+
+# Metrics of minibatch_loss that are loss terms: normalised by the whole mini-batch, so the
+# micro-batches' values add up. The others are means or fractions over the micro-batch's tokens.
+_LOSS_METRICS = ("loss", "pg_loss", "entropy_bonus_loss", "kl_cov_loss", "ref_kl")
+
+
+def combine_micro_metrics(metrics_U: dict, num_tokens_U: jax.Array) -> dict:
+  """The metrics of a mini-batch from those of its U micro-batches ([U] arrays each) and their
+  response-token counts: loss terms add up, ratio extremes take the extreme over micro-batches
+  with tokens, and token means are weighted by the micro-batches' token counts."""
+  has_tokens_U = num_tokens_U > 0
+  out = {}
+  for name, value_U in metrics_U.items():
+    if name in _LOSS_METRICS:
+      out[name] = jnp.sum(value_U)
+    elif name == "ratio_max":
+      out[name] = jnp.max(jnp.where(has_tokens_U, value_U, 0.0))
+    elif name == "ratio_min":
+      low = jnp.min(jnp.where(has_tokens_U, value_U, jnp.inf))
+      out[name] = jnp.where(jnp.any(has_tokens_U), low, 0.0)
+    else:
+      out[name] = jnp.sum(value_U * num_tokens_U) / jnp.maximum(jnp.sum(num_tokens_U), 1.0)
+  return out
 
 
 def _masked_mean(x_BN, mask_BN):
@@ -274,7 +352,8 @@ def update_on_rollout(
   optimizer,
   hp: RLHyperParams,
 ):
-  """Takes N = mini_batches × epochs gradient steps on one rollout batch.
+  """Takes N = mini_batches × epochs gradient steps on one rollout batch, each summing the
+  gradients of micro_batches micro-batches (see the module docstring).
 
   rollout: a sampling.SampleOutput (prompt_*_BL, response_*_BN, policy_logp_BN, entropy_BN).
   Returns (params, opt_state, controllers, metrics); metrics are means over the N steps, except
@@ -293,11 +372,15 @@ def update_on_rollout(
     "response_mask": mask_BN,
     "adv": adv_B,
   }
-  # Old log-probs: a forward pass of the policy that sampled.
-  old_logp_BN, entropy_BN = jax.lax.stop_gradient(score(params, batch, graphdef=graphdef, hp=hp))
+  # Old log-probs: a forward pass of the policy that sampled, in chunks of a micro-batch's rows.
+  U = hp.micro_batches
+  scored = functools.partial(
+    score_in_chunks, num_chunks=hp.mini_batches * U, graphdef=graphdef, hp=hp
+  )
+  old_logp_BN, entropy_BN = jax.lax.stop_gradient(scored(params, batch))
   batch["old_logp"] = old_logp_BN
   if hp.kl_coef > 0:
-    ref_logp_BN, _ = score(ref_params, batch, graphdef=graphdef, hp=hp)
+    ref_logp_BN, _ = scored(ref_params, batch)
     batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
   weights = current_weights(controllers, hp)
   sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
@@ -313,8 +396,23 @@ def update_on_rollout(
   def one_step(carry, xs):
     params, opt_state = carry
     rows_M, step_key = xs
-    mb = jax.tree.map(lambda x: x[rows_M], batch)
-    (_, metrics), grads = grad_fn(params, mb, weights, step_key, graphdef=graphdef, hp=hp)
+    normaliser = losses.agg_normaliser(batch["response_mask"][rows_M], hp.loss_agg)
+
+    def micro_step(grads, xs):
+      rows_R, micro_key = xs
+      mb = _rows_sharded(jax.tree.map(lambda x: x[rows_R], batch))
+      (_, metrics), micro_grads = grad_fn(
+        params, mb, weights, micro_key, normaliser, graphdef=graphdef, hp=hp
+      )
+      metrics["num_tokens"] = jnp.sum(mb["response_mask"] > 0, dtype=jnp.float32)
+      return jax.tree.map(jnp.add, grads, micro_grads), metrics
+
+    # Micro-batch u holds rows u, u + U, ... of the mini-batch.
+    rows_UR = rows_M.reshape(M // U, U).T
+    grads, metrics_U = jax.lax.scan(
+      micro_step, jax.tree.map(jnp.zeros_like, params), (rows_UR, jax.random.split(step_key, U))
+    )
+    metrics = combine_micro_metrics(metrics_U, metrics_U.pop("num_tokens"))
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
     metrics["grad_norm"] = optax.tree.norm(grads)

@@ -60,7 +60,7 @@ def entropy_from_logits(logits_BTV):
 
 
 @functools.partial(jax.jit, static_argnames=("agg",))
-def entropy_bonus_loss(entropy_BT, mask_BT, coef, *, agg="token-mean", num_tokens=None):
+def entropy_bonus_loss(entropy_BT, mask_BT, coef, *, agg="token-mean", normaliser=None):
   """Entropy bonus α·H as a loss term: returns -α · aggregate(H).
 
   The classic entropy regularisation (Williams & Peng 1991; Mnih et al. 2016). The paper's fixed-α
@@ -71,12 +71,12 @@ def entropy_bonus_loss(entropy_BT, mask_BT, coef, *, agg="token-mean", num_token
     entropy_BT: [B, T] token entropies of π_θ (e.g. ``entropy_from_logits``).
     mask_BT: [B, T] 1 on response tokens.
     coef: α, a float or traced scalar (e.g. ``adaptive_entropy_coef(state)``).
-    agg, num_tokens: as in ``losses.aggregate_loss``.
+    agg, normaliser: as in ``losses.aggregate_loss``.
 
   Returns:
     float32 scalar loss term.
   """
-  return -jnp.asarray(coef, jnp.float32) * aggregate_loss(entropy_BT, mask_BT, agg, num_tokens)
+  return -jnp.asarray(coef, jnp.float32) * aggregate_loss(entropy_BT, mask_BT, agg, normaliser)
 
 
 class AdaptiveEntropyState(NamedTuple):
@@ -248,7 +248,7 @@ def kl_cov_loss(
   kl_ratio=2e-4,
   beta=1.0,
   agg="token-mean",
-  num_tokens=None,
+  normaliser=None,
 ):
   """KL-Cov penalty (Cui et al. 2025): β·|log π_θ - log π_old| on the ``kl_cov_mask`` tokens.
 
@@ -263,7 +263,7 @@ def kl_cov_loss(
     mask_BT: [B, T] 1 on response tokens.
     kl_ratio: k.
     beta: β.
-    agg, num_tokens: as in ``losses.aggregate_loss``.
+    agg, normaliser: as in ``losses.aggregate_loss``.
 
   Returns:
     float32 scalar loss term.
@@ -276,7 +276,7 @@ def kl_cov_loss(
     - jax.lax.stop_gradient(jnp.asarray(old_logp_BT, jnp.float32)),
     0.0,
   )
-  return aggregate_loss(beta * jnp.abs(diff_BT) * selected_BT, mask_BT, agg, num_tokens)
+  return aggregate_loss(beta * jnp.abs(diff_BT) * selected_BT, mask_BT, agg, normaliser)
 
 
 @jax.jit

@@ -75,7 +75,7 @@ def kl_estimate(logp_BT, ref_logp_BT, estimator="k3"):
 
 
 @functools.partial(jax.jit, static_argnames=("estimator", "agg"))
-def kl_loss(logp_BT, ref_logp_BT, mask_BT, *, estimator="k3", agg="token-mean", num_tokens=None):
+def kl_loss(logp_BT, ref_logp_BT, mask_BT, *, estimator="k3", agg="token-mean", normaliser=None):
   """KL penalty to a reference policy, aggregated like the policy loss; multiply by β and add.
 
   Args:
@@ -83,7 +83,7 @@ def kl_loss(logp_BT, ref_logp_BT, mask_BT, *, estimator="k3", agg="token-mean", 
     ref_logp_BT: [B, T] log π_ref of the same tokens.
     mask_BT: [B, T] 1 on response tokens.
     estimator: a key of KL_ESTIMATORS.
-    agg, num_tokens: as in ``losses.aggregate_loss``.
+    agg, normaliser: as in ``losses.aggregate_loss``.
 
   Returns:
     float32 scalar KL estimate (a loss: minimising it pulls π_θ toward π_ref).
@@ -93,4 +93,4 @@ def kl_loss(logp_BT, ref_logp_BT, mask_BT, *, estimator="k3", agg="token-mean", 
   mask_BT = jnp.asarray(mask_BT) > 0
   logp_BT = jnp.where(mask_BT, jnp.asarray(logp_BT, jnp.float32), 0.0)
   ref_logp_BT = jnp.where(mask_BT, jnp.asarray(ref_logp_BT, jnp.float32), 0.0)
-  return aggregate_loss(kl_estimate(logp_BT, ref_logp_BT, estimator), mask_BT, agg, num_tokens)
+  return aggregate_loss(kl_estimate(logp_BT, ref_logp_BT, estimator), mask_BT, agg, normaliser)

@@ -35,14 +35,9 @@ POLICY_LOSS_METRICS = (
 )
 
 
-def _check_agg(agg, num_tokens):
+def _check_agg(agg):
   if agg not in AGG_MODES:
     raise ValueError(f"agg={agg!r} is not one of {AGG_MODES}")
-  if num_tokens is not None and agg != "token-mean":
-    raise ValueError(
-      f"num_tokens is only used by agg='token-mean', not {agg!r}; for the seq-mean modes split the "
-      "batch into micro-batches with equal numbers of responses instead"
-    )
 
 
 def broadcast_adv(adv, shape_BT):
@@ -53,44 +48,60 @@ def broadcast_adv(adv, shape_BT):
   return jnp.broadcast_to(adv, shape_BT)
 
 
+def agg_normaliser(mask_BT, agg="token-mean"):
+  """The denominator `aggregate_loss` divides by, as a float32 scalar: the number of response
+  tokens (token-mean), of responses with at least one token (seq-mean-token-mean), or of rows
+  (seq-mean-token-sum-norm, whose constant T is applied on top).
+
+  Computed on a whole batch and passed as ``normaliser`` to the losses of its micro-batches, it
+  makes their sum exactly the whole batch's loss (and gradient), in every mode.
+  """
+  _check_agg(agg)
+  mask_BT = jnp.asarray(mask_BT) > 0
+  if agg == "token-mean":
+    return jnp.sum(mask_BT, dtype=jnp.float32)
+  if agg == "seq-mean-token-mean":
+    return jnp.sum(jnp.any(mask_BT, axis=1), dtype=jnp.float32)
+  return jnp.float32(mask_BT.shape[0])
+
+
 @functools.partial(jax.jit, static_argnames=("agg",))
-def aggregate_loss(values_BT, mask_BT, agg="token-mean", num_tokens=None):
+def aggregate_loss(values_BT, mask_BT, agg="token-mean", normaliser=None):
   """Reduces per-token values [B, T] to a scalar over the response tokens.
 
   Modes:
     token-mean: Σ_{b,t} m·v / Σ_{b,t} m, the sum over all response tokens of the batch divided by
-      their count (DAPO, the paper's default). ``num_tokens`` replaces the denominator by a global
-      token count: with it, summing the losses of the micro-batches of a batch gives exactly the
-      full-batch loss (and gradient), however the tokens are split.
+      their count (DAPO, the paper's default).
     seq-mean-token-mean: each response's token mean, then the mean over responses that have at least
       one token (GRPO as first published). Responses without tokens are left out.
     seq-mean-token-sum-norm: Σ_{b,t} m·v / (B · T), i.e. each response's token SUM divided by the
       constant T (the padded response length, normally the maximum generation length), then the
       mean over all B rows (Dr.GRPO's constant normaliser; padding rows count, as the normaliser
       must not depend on the data).
-  For the seq-mean modes, the mean of the micro-batch losses equals the full-batch loss when the
-  micro-batches hold equally many responses (and, for seq-mean-token-mean, none is empty).
+  ``normaliser`` replaces the count in the denominator (tokens, non-empty responses or rows; see
+  `agg_normaliser`): with the whole batch's count, the losses of its micro-batches sum to the
+  whole batch's loss, however the rows are split.
 
   Args:
     values_BT: [B, T] per-token values.
     mask_BT: [B, T] 1 on response tokens.
     agg: one of AGG_MODES.
-    num_tokens: optional scalar global token count (token-mean only).
+    normaliser: optional scalar, `agg_normaliser` of the batch this one is a part of.
 
   Returns:
     float32 scalar.
   """
-  _check_agg(agg, num_tokens)
+  _check_agg(agg)
   mask_BT = jnp.asarray(mask_BT) > 0
   values_BT = jnp.where(mask_BT, jnp.asarray(values_BT, jnp.float32), 0.0)
+  count = agg_normaliser(mask_BT, agg) if normaliser is None else normaliser
+  count = jnp.maximum(jnp.asarray(count, jnp.float32), 1.0)
   if agg == "token-mean":
-    count = jnp.sum(mask_BT, dtype=jnp.float32) if num_tokens is None else num_tokens
-    return jnp.sum(values_BT) / jnp.maximum(jnp.asarray(count, jnp.float32), 1.0)
+    return jnp.sum(values_BT) / count
   if agg == "seq-mean-token-mean":
-    count_B = jnp.sum(mask_BT, axis=1, dtype=jnp.float32)
-    seq_B = jnp.sum(values_BT, axis=1) / jnp.maximum(count_B, 1.0)
-    return jnp.sum(seq_B) / jnp.maximum(jnp.sum(count_B > 0, dtype=jnp.float32), 1.0)
-  return jnp.sum(values_BT) / (values_BT.shape[0] * values_BT.shape[1])
+    token_count_B = jnp.sum(mask_BT, axis=1, dtype=jnp.float32)
+    return jnp.sum(jnp.sum(values_BT, axis=1) / jnp.maximum(token_count_B, 1.0)) / count
+  return jnp.sum(values_BT) / (count * values_BT.shape[1])
 
 
 def _masked_frac(x_BT, mask_BT, count):
@@ -112,7 +123,7 @@ def policy_loss(
   neg_weight=1.0,
   token_weights_BT=None,
   agg="token-mean",
-  num_tokens=None,
+  normaliser=None,
 ):
   """PPO / GRPO / DAPO clipped surrogate loss with advantage-sign weighting.
 
@@ -143,7 +154,7 @@ def policy_loss(
     pos_weight, neg_weight: weights of the tokens with Â > 0 and Â < 0.
     token_weights_BT: optional [B, T] per-token weights multiplying the terms.
     agg: one of AGG_MODES (static).
-    num_tokens: optional global token count for agg='token-mean' (micro-batching).
+    normaliser: optional denominator of the aggregation (see ``aggregate_loss``).
 
   Returns:
     (loss, metrics): float32 scalar loss and a flat dict of float32 scalars with the keys
@@ -155,7 +166,7 @@ def policy_loss(
         π_old samples;
       ratio_mean / ratio_max / ratio_min: statistics of r (0 if there are no tokens).
   """
-  _check_agg(agg, num_tokens)
+  _check_agg(agg)
   if dual_clip_c is not None and dual_clip_c <= 1.0:
     raise ValueError(f"dual_clip_c must be > 1, got {dual_clip_c}")
   mask_BT = jnp.asarray(mask_BT) > 0
@@ -190,7 +201,7 @@ def policy_loss(
   if token_weights_BT is not None:
     weight_BT = weight_BT * jnp.asarray(token_weights_BT, jnp.float32)
   weight_BT = jax.lax.stop_gradient(weight_BT)
-  loss = -aggregate_loss(weight_BT * obj_BT, mask_BT, agg, num_tokens)
+  loss = -aggregate_loss(weight_BT * obj_BT, mask_BT, agg, normaliser)
 
   ratio_BT = jax.lax.stop_gradient(ratio_BT)
   log_ratio_BT = jax.lax.stop_gradient(log_ratio_BT)

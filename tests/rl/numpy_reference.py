@@ -46,13 +46,13 @@ def rloo_advantages(rewards, group_size):
 # Aggregation: every mode is linear in the per-token values, so it is a coefficient matrix.
 
 
-def agg_coefficients(mask, agg, num_tokens=None):
+def agg_coefficients(mask, agg, normaliser=None):
   """C [B, T] with aggregate(values) = Σ C * values."""
   mask = np.asarray(mask, np.float64) > 0
   b, t = mask.shape
   coef = np.zeros((b, t))
   if agg == "token-mean":
-    denom = mask.sum() if num_tokens is None else num_tokens
+    denom = mask.sum() if normaliser is None else normaliser
     denom = max(denom, 1)
     for i in range(b):
       for j in range(t):
@@ -60,21 +60,22 @@ def agg_coefficients(mask, agg, num_tokens=None):
           coef[i, j] = 1.0 / denom
   elif agg == "seq-mean-token-mean":
     nonempty = [i for i in range(b) if mask[i].any()]
+    denom = max(len(nonempty) if normaliser is None else normaliser, 1)
     for i in nonempty:
       n_i = mask[i].sum()
       for j in range(t):
         if mask[i, j]:
-          coef[i, j] = 1.0 / (n_i * len(nonempty))
+          coef[i, j] = 1.0 / (n_i * denom)
   elif agg == "seq-mean-token-sum-norm":
-    coef = mask / (b * t)
+    coef = mask / ((b if normaliser is None else normaliser) * t)
   else:
     raise ValueError(agg)
   return coef
 
 
-def aggregate(values, mask, agg, num_tokens=None):
+def aggregate(values, mask, agg, normaliser=None):
   values = np.where(np.asarray(mask) > 0, np.asarray(values, np.float64), 0.0)
-  return float(np.sum(agg_coefficients(mask, agg, num_tokens) * values))
+  return float(np.sum(agg_coefficients(mask, agg, normaliser) * values))
 
 
 # -------------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def policy_loss(
   neg_weight=1.0,
   token_weights=None,
   agg="token-mean",
-  num_tokens=None,
+  normaliser=None,
 ):
   """Returns (loss, d loss / d logp [B, T], metrics)."""
   logp = np.asarray(logp, np.float64)
@@ -148,7 +149,7 @@ def policy_loss(
       r = math.exp(logp[i, j] - old_logp[i, j])
       ratios.append(r)
       kls.append(r - 1.0 - math.log(r))
-  coef = agg_coefficients(mask, agg, num_tokens)
+  coef = agg_coefficients(mask, agg, normaliser)
   loss = -float(np.sum(coef * terms))
   grad = -coef * dterms
   n = max(len(ratios), 1)

@@ -42,7 +42,7 @@ def _loss_and_grad(
   clip,
   dual_clip_c,
   agg,
-  num_tokens=None,
+  normaliser=None,
 ):
   """One compilation per static combination: everything else is traced."""
 
@@ -60,7 +60,7 @@ def _loss_and_grad(
       neg_weight=neg_weight,
       token_weights_BT=token_weights,
       agg=agg,
-      num_tokens=num_tokens,
+      normaliser=normaliser,
     )
 
   return jax.value_and_grad(loss_fn, has_aux=True)(logp)
@@ -80,7 +80,7 @@ def _call(
   clip=True,
   dual_clip_c=None,
   agg="token-mean",
-  num_tokens=None,
+  normaliser=None,
 ):
   """(loss, metrics), grad through _loss_and_grad; token_weights=None is passed as ones."""
   if token_weights is None:
@@ -98,7 +98,7 @@ def _call(
     clip,
     dual_clip_c,
     agg,
-    num_tokens,
+    normaliser,
   )
 
 
@@ -180,12 +180,12 @@ def test_traced_weights_do_not_recompile():
   )
 
 
-def test_token_mean_with_num_tokens_is_invariant_to_micro_batching():
+def test_token_mean_with_normaliser_is_invariant_to_micro_batching():
   logp, old, adv, mask = _inputs(4, adv_per_token=True)
   total = jnp.sum(mask)
   (full_loss, _), full_grad = _call(logp, old, adv, mask, eps_high=0.28)
   splits = [slice(0, 3), slice(3, 6)]  # equal shapes, unequal token counts: 13 and 18
-  parts = [_call(logp[s], old[s], adv[s], mask[s], eps_high=0.28, num_tokens=total) for s in splits]
+  parts = [_call(logp[s], old[s], adv[s], mask[s], eps_high=0.28, normaliser=total) for s in splits]
   np.testing.assert_allclose(sum(p[0][0] for p in parts), full_loss, rtol=1e-5)
   np.testing.assert_allclose(np.concatenate([p[1] for p in parts]), full_grad, rtol=1e-5)
   # Without the global count the micro-batch means do not add up to the full-batch loss.
@@ -204,6 +204,25 @@ def test_seq_modes_average_over_equal_micro_batches(agg):
   parts = [_call(logp[s], old[s], adv[s], mask[s], agg=agg) for s in (slice(0, 4), slice(4, 8))]
   np.testing.assert_allclose(np.mean([p[0][0] for p in parts]), full_loss, rtol=1e-5)
   np.testing.assert_allclose(np.concatenate([p[1] for p in parts]) / 2, full_grad, rtol=1e-5)
+
+
+@pytest.mark.parametrize("agg", losses.AGG_MODES)
+def test_whole_batch_normaliser_makes_unequal_micro_batches_sum_to_the_batch(agg):
+  rng = np.random.default_rng(6)
+  logp = rng.normal(-1.0, 0.5, (8, T)).astype(np.float32)
+  old = (logp + rng.normal(0.0, 0.3, (8, T))).astype(np.float32)
+  adv = rng.normal(size=8).astype(np.float32)
+  mask = (np.arange(T)[None, :] < rng.integers(0, T + 1, 8)[:, None]).astype(np.float32)
+  mask[2] = 0  # an empty response, which seq-mean-token-mean leaves out
+  (full_loss, _), full_grad = _call(logp, old, adv, mask, agg=agg)
+  norm = losses.agg_normaliser(mask, agg)
+  splits = (slice(0, 3), slice(3, 8))
+  parts = [_call(logp[s], old[s], adv[s], mask[s], agg=agg, normaliser=norm) for s in splits]
+  np.testing.assert_allclose(sum(p[0][0] for p in parts), full_loss, rtol=1e-5)
+  np.testing.assert_allclose(np.concatenate([p[1] for p in parts]), full_grad, rtol=1e-5)
+  ones = np.ones_like(logp[:3])
+  expected = ref.aggregate(ones, mask[:3], agg, float(norm))
+  np.testing.assert_allclose(losses.aggregate_loss(ones, mask[:3], agg, norm), expected, rtol=1e-6)
 
 
 def test_seq_mean_token_sum_norm_uses_constant_normaliser():
@@ -240,7 +259,5 @@ def test_invalid_arguments_raise():
   logp, old, adv, mask = _inputs(8)
   with pytest.raises(ValueError, match="agg"):
     losses.policy_loss(logp, old, adv, mask, agg="mean")
-  with pytest.raises(ValueError, match="num_tokens"):
-    losses.policy_loss(logp, old, adv, mask, agg="seq-mean-token-mean", num_tokens=10.0)
   with pytest.raises(ValueError, match="dual_clip_c"):
     losses.policy_loss(logp, old, adv, mask, dual_clip_c=1.0)
