@@ -61,6 +61,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.warmup.batch_size = 64
   c.warmup.learning_rate = 3e-3
   c.warmup.noise = 0.2  # probability of an arithmetic slip per demonstration step
+  # Probability that a demonstration step with a carry drops it (a misconception the SFT policy
+  # learns as a likely token: confident errors, arithmetic.demonstration).
+  c.warmup.carry_bug = 0.0
 
   c.rollout = ml_collections.ConfigDict()
   c.rollout.prompts_per_step = 32  # P

@@ -74,13 +74,17 @@ _METHODS = [
   "pos_adv_epoch",
   "pos_adv_entropy_guided",
 ]
-_CLIPPING = ["grpo", "clip_higher", "clip_lower", "clip_tighter", "clip_free"]
+# The clipping runs take N = 4 steps per rollout (configs/paper/clipping.py): GRPO at N = 4 is their
+# reference.
+_CLIPPING = ["offpolicy_n4", "clip_higher", "clip_lower", "clip_tighter", "clip_free"]
 _OFFPOLICY = ["offpolicy_n1", "offpolicy_n2", "offpolicy_n4"]
 FIGURES = {
   "clipping": _CLIPPING,
   "offpolicy": _OFFPOLICY,
   "diversity": None,  # the data_diversity sweep of the scale
-  "entropy_vs_diversity": _CLIPPING + _OFFPOLICY[1:] + ["adv_nonneg_only", "adv_nonpos_only"],
+  "entropy_vs_diversity": list(
+    dict.fromkeys(["grpo", *_CLIPPING, *_OFFPOLICY[1:], "adv_nonneg_only", "adv_nonpos_only"])
+  ),
   "calibration": ["grpo", "clip_higher", "adv_nonneg_only", "adv_nonpos_only"],
   "prompt_entropy": ["grpo", "clip_higher"],
   # The entropy-control methods (the one-sign ablations are in calibration and the table).

@@ -33,6 +33,10 @@ FULL_HARDWARE = "v5p-64"
 
 def toy_config() -> ml_collections.ConfigDict:
   c = common.base_config()
+  # The embedded default's 1e-3 is too large for one-sign ablations: with it, "Adv ≤ 0 only"
+  # destroyed the policy (training accuracy 0.19 -> 0.00 in 40 steps) while at 3e-4 it learns
+  # (0.19 -> 0.44); GRPO's eval avg@8 after 24 steps was 0.45 at both rates.
+  c.optim.learning_rate = 3e-4
   c.num_steps = 72
   c.eval.every = 24
   c.checkpoint.every = 50

@@ -1,4 +1,9 @@
-"""The clip-threshold factor: Clip-Higher, Clip-Lower, Clip-Tighter, Clip-Free (vs grpo.py).
+"""The clip-threshold factor: Clip-Higher, Clip-Lower, Clip-Tighter, Clip-Free, all at N = 4.
+
+Clipping only acts once the policy has moved away from the one that sampled the rollout: with one
+gradient step per rollout batch (N = 1) every ratio is exactly 1. So every run of this sweep takes
+N = 4 mini-batch steps per rollout batch (DAPO's setting), and its reference is GRPO at N = 4,
+offpolicy_n4 (configs/paper/offpolicy.py).
 
 Command: python scripts/reproduce.py --figure clipping --scale toy|full --outdir DIR (runs the sweep
 and draws the figure), or one run: python scripts/train.py --config
@@ -10,11 +15,12 @@ Clip-Tighter mitigates.
 
 from configs.paper import base
 
+N = 4  # rl.mini_batches of every clipping run
 SWEEP = {
-  "clip_higher": {"rl.eps_high": 0.28},  # ε_high 0.2 -> 0.28
-  "clip_lower": {"rl.eps_low": 0.28},  # ε_low 0.2 -> 0.28
-  "clip_tighter": {"rl.eps_low": 0.12},
-  "clip_free": {"rl.clip": False},
+  "clip_higher": {"rl.mini_batches": N, "rl.eps_high": 0.28},  # ε_high 0.2 -> 0.28
+  "clip_lower": {"rl.mini_batches": N, "rl.eps_low": 0.28},  # ε_low 0.2 -> 0.28
+  "clip_tighter": {"rl.mini_batches": N, "rl.eps_low": 0.12},
+  "clip_free": {"rl.mini_batches": N, "rl.clip": False},
 }
 
 

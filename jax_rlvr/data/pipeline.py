@@ -58,11 +58,13 @@ def sft_dataset(
   batch_size: int,
   seed: int,
   noise: float,
+  carry_bug: float = 0.0,
   shard_index: int = 0,
   shard_count: int = 1,
   num_epochs: int | None = None,
 ) -> grain.MapDataset:
-  """prompt_dataset plus a "response" field: an arithmetic demonstration with slip rate `noise`.
+  """prompt_dataset plus a "response" field: an arithmetic demonstration with slip rate `noise`
+  and misconception rate `carry_bug` (jax_rlvr/data/tasks/arithmetic.demonstration).
 
   The demonstration of position i draws its randomness from (seed, i), so each epoch shows new term
   orders and slips and the stream is reproducible and checkpointable.
@@ -72,7 +74,7 @@ def sft_dataset(
   """
 
   def add_response(record: dict[str, str], rng: np.random.Generator) -> dict[str, str]:
-    return {**record, "response": arithmetic.demonstration(record, rng, noise=noise)}
+    return {**record, "response": arithmetic.demonstration(record, rng, noise=noise, carry_bug=carry_bug)}
 
   records = _records(source, seed, num_epochs).random_map(add_response)
   return _share(records, batch_size, shard_index, shard_count)

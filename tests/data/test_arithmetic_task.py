@@ -90,6 +90,28 @@ def test_every_step_slips_at_noise_one():
     assert not arithmetic.is_valid_chain(response, p["prompt"])
 
 
+def test_carry_bug_drops_the_carry_only_on_carry_steps():
+  rng = np.random.default_rng(0)
+  carries = dropped = 0
+  for p in _problems(1000, max_value=9):
+    steps, _ = arithmetic.parse_chain(arithmetic.demonstration(p, rng, carry_bug=0.6))
+    for left, right, result in steps:
+      if left % 10 + right % 10 >= 10:
+        carries += 1
+        assert result in (left + right, left + right - 10)
+        dropped += result == left + right - 10
+      else:
+        assert result == left + right  # no slips at noise 0; non-carry steps are never touched
+  assert carries > 500
+  assert 0.55 < dropped / carries < 0.65
+
+
+def test_demonstration_rejects_bad_rates():
+  problem = _problems(1)[0]
+  with pytest.raises(ValueError, match="carry_bug"):
+    arithmetic.demonstration(problem, np.random.default_rng(0), carry_bug=1.5)
+
+
 def test_verify_correct_and_wrong():
   assert arithmetic.verify("23+9=32,32+7=39,39+15=54>54", "54") == 1.0
   assert arithmetic.verify(">54", "54") == 1.0

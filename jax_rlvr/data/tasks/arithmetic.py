@@ -9,8 +9,12 @@ the final answer after ">":
 Every one of the k! term orders is a valid path, which gives the policy real choices (entropy) that
 do not change the reward. Noisy demonstrations slip by a small amount on a step with probability
 `noise`; the slip propagates to the final answer, so an SFT policy trained on them is right only
-part of the time and RL can raise its accuracy by suppressing slips. The verifier only reads the
-integer after the last ">".
+part of the time and RL can raise its accuracy by suppressing slips. Slips are improbable tokens
+of the SFT policy. A demonstration can also follow a misconception: with probability `carry_bug`
+a step whose units digits carry drops the carry (writes the sum minus 10). A policy trained on
+those is confidently wrong: on carry steps its most likely token is the wrong one, as a reasoning
+model's errors are mostly likely tokens, not improbable ones. The verifier only reads the integer
+after the last ">".
 """
 
 import re
@@ -73,17 +77,21 @@ def demonstration(
   *,
   noise: float = 0.0,
   slips: tuple[int, ...] = DEFAULT_SLIPS,
+  carry_bug: float = 0.0,
 ) -> str:
   """A solution chain for `problem` (only its "prompt" is read) in a random term order.
 
   With probability `noise` per step the written partial sum is off by a delta drawn from `slips`
-  (kept >= 0), and later steps continue from the wrong value. At noise 0 the chain is correct.
+  (kept >= 0), and later steps continue from the wrong value. With probability `carry_bug` a step
+  whose units digits sum to 10 or more drops the carry (a systematic error, applied before slips).
+  At noise 0 and carry_bug 0 the chain is correct.
 
   Returns:
     e.g. "23+9=32,32+7=39,39+15=54>54" (no EOS).
   """
-  if not 0.0 <= noise <= 1.0:
-    raise ValueError(f"noise must be in [0, 1], got {noise}.")
+  for name, rate in (("noise", noise), ("carry_bug", carry_bug)):
+    if not 0.0 <= rate <= 1.0:
+      raise ValueError(f"{name} must be in [0, 1], got {rate}.")
   terms = parse_prompt(problem["prompt"])
   order = rng.permutation(len(terms))
   total = terms[order[0]]
@@ -91,6 +99,8 @@ def demonstration(
   for index in order[1:]:
     term = terms[index]
     result = total + term
+    if total % 10 + term % 10 >= 10 and rng.random() < carry_bug:
+      result -= 10
     if rng.random() < noise:
       deltas = [d for d in slips if d != 0 and result + d >= 0]
       result += int(rng.choice(deltas))
