@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 _ROPE_SCALING_TYPES = ("default", "llama3")
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn", "chunked")
 _LLAMA3_FIELDS = (
   "rope_scaling_factor",
   "rope_low_freq_factor",
@@ -34,6 +35,12 @@ class ModelConfig:
   they must keep these defaults (so that a scaling parameter is never silently ignored).
   `param_dtype` is the storage dtype, `dtype` the compute dtype; logits are always float32.
   `remat` rematerialises each block in the backward pass (saves activation memory).
+  `attention` is the kernel of the uncached (training and scoring) forward pass: 'xla'
+  (jax.nn.dot_product_attention's XLA kernel, [B, N, T, T] scores in memory), 'cudnn' (its
+  cuDNN flash kernel; GPUs only) or 'chunked' (the XLA kernel on blocks of
+  `attention_chunk_size` queries, rematerialised: [B, N, chunk, T] scores at a time, any
+  backend). Cached prefill and decoding always use 'xla'. Run choices, like `remat`: they do not
+  change the parameters.
   """
 
   vocab_size: int
@@ -57,6 +64,8 @@ class ModelConfig:
   param_dtype: str = "float32"
   dtype: str = "float32"
   remat: bool = False
+  attention: str = "xla"
+  attention_chunk_size: int = 512
 
   def __post_init__(self):
     if self.num_heads % self.num_kv_heads:
@@ -70,6 +79,10 @@ class ModelConfig:
         raise ValueError(f"{field}={getattr(self, field)!r}; choose one of {sorted(_DTYPES)}.")
     if self.family not in ("llama", "qwen2"):
       raise ValueError(f"family={self.family!r}; choose 'llama' or 'qwen2'.")
+    if self.attention not in ATTENTION_IMPLEMENTATIONS:
+      raise ValueError(f"attention={self.attention!r}; choose one of {ATTENTION_IMPLEMENTATIONS}.")
+    if self.attention_chunk_size < 1:
+      raise ValueError(f"attention_chunk_size={self.attention_chunk_size} must be positive.")
     self._validate_rope_scaling()
 
   def _validate_rope_scaling(self):

@@ -33,8 +33,6 @@ _BSKH = ("batch", "length", "kv_heads", None)
 _BTF = ("batch", "length", "mlp")
 _BTV = ("batch", "length", "vocab")
 
-_NEG_INF = -1e30  # finite, so a fully masked (padding) query row gives a uniform, not NaN, softmax
-
 
 def _param(rngs, shape, names, dtype, init="normal"):
   if init == "normal":
@@ -119,6 +117,57 @@ def apply_rope(x_BTnH: jax.Array, positions_BT: jax.Array, cfg: ModelConfig) -> 
   return out.astype(x_BTnH.dtype)
 
 
+def _allowed_keys(key_mask_BS, start, T: int):
+  """bool [B, T, S]: query t (at slot start + t) sees slot s when s <= start + t and s is real."""
+  S = key_mask_BS.shape[1]
+  causal_TS = (start + jnp.arange(T))[:, None] >= jnp.arange(S)[None, :]
+  return causal_TS[None] & key_mask_BS[:, None, :]
+
+
+def _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation):
+  # A fully masked (padding) query row gets a uniform softmax over a large negative constant,
+  # finite, not NaN.
+  allowed_B1TS = _allowed_keys(key_mask_BS, start, q_BTNH.shape[1])[:, None]
+  return jax.nn.dot_product_attention(
+    q_BTNH, k_BSKH, v_BSKH, mask=allowed_B1TS, implementation=implementation
+  )
+
+
+def _chunked_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, chunk: int):
+  """`_dot_product_attention` one block of `chunk` queries at a time (Q blocks).
+
+  Only one block's [B, N, chunk, S] scores exist at a time, in the backward pass too: each block
+  is rematerialised, so the scan saves only its queries, not its probabilities.
+  """
+  B, T, N, H = q_BTNH.shape
+  Q = -(-T // chunk)
+  q_QBCNH = jnp.pad(q_BTNH, ((0, 0), (0, Q * chunk - T), (0, 0), (0, 0)))
+  q_QBCNH = q_QBCNH.reshape(B, Q, chunk, N, H).swapaxes(0, 1)
+  starts_Q = start + chunk * jnp.arange(Q)
+
+  @jax.checkpoint
+  def block(q_BCNH, block_start, k_BSKH, v_BSKH, key_mask_BS):
+    return _dot_product_attention(q_BCNH, k_BSKH, v_BSKH, key_mask_BS, block_start, "xla")
+
+  out_QBCNH = jax.lax.map(lambda xs: block(*xs, k_BSKH, v_BSKH, key_mask_BS), (q_QBCNH, starts_Q))
+  return out_QBCNH.swapaxes(0, 1).reshape(B, Q * chunk, N, H)[:, :T]
+
+
+def attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation="xla", chunk=512):
+  """Grouped-query attention softmax(q·kᵀ/√H)·v over the allowed keys (causal by slot, real).
+
+  q_BTNH: queries at slots start .. start + T - 1; k_BSKH, v_BSKH: keys and values of S slots
+  (K divides N); key_mask_BS: bool, real keys. Returns [B, T, N, H] in q's dtype.
+  implementation: 'xla' or 'cudnn' (jax.nn.dot_product_attention's kernels; 'xla' materialises
+  the [B, N, T, S] scores), or 'chunked' (the 'xla' kernel on blocks of `chunk` queries).
+  """
+  if implementation == "chunked":
+    if q_BTNH.shape[1] <= chunk:
+      return _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, "xla")
+    return _chunked_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, chunk)
+  return _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation)
+
+
 class RMSNorm(nnx.Module):
   def __init__(self, dim: int, eps: float, dtype, *, rngs: nnx.Rngs):
     self.eps = eps
@@ -166,7 +215,6 @@ class Attention(nnx.Module):
     updated buffers are returned. `key_mask_BS` marks real keys; causality is by slot order.
     """
     cfg = self.cfg
-    B, T, _ = x_BTD.shape
     q_BTNH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg)
     k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg)
     v_BTKH = self._project(x_BTD, "v")
@@ -179,18 +227,11 @@ class Attention(nnx.Module):
       v_BSKH = jax.lax.dynamic_update_slice_in_dim(v_cache, v_BTKH, write_index, axis=1)
       k_BSKH, v_BSKH = sharding.constrain(k_BSKH, _BSKH), sharding.constrain(v_BSKH, _BSKH)
       start = write_index
-    S = k_BSKH.shape[1]
-    G = cfg.num_heads // cfg.num_kv_heads
-    q_BTKGH = q_BTNH.reshape(B, T, cfg.num_kv_heads, G, cfg.head_dim)
-    scores = jnp.einsum(
-      "btkgh,bskh->bkgts", q_BTKGH, k_BSKH, preferred_element_type=jnp.float32
-    ) / jnp.sqrt(jnp.float32(cfg.head_dim))
-    causal_TS = (start + jnp.arange(T))[:, None] >= jnp.arange(S)[None, :]
-    allowed_BTS = causal_TS[None] & key_mask_BS[:, None, :]
-    scores = jnp.where(allowed_BTS[:, None, None], scores, _NEG_INF)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v_BSKH.dtype)
-    out_BTKGH = jnp.einsum("bkgts,bskh->btkgh", probs, v_BSKH)
-    out_BTNH = out_BTKGH.reshape(B, T, cfg.num_heads, cfg.head_dim)
+    # Cached prefill and decoding keep the plain kernel: no backward pass, and T = 1 when decoding.
+    implementation = cfg.attention if kv_cache is None else "xla"
+    out_BTNH = attention(
+      q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation, cfg.attention_chunk_size
+    )
     out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o[...].astype(out_BTNH.dtype))
     return out_BTD, (k_BSKH, v_BSKH)
 

@@ -170,8 +170,10 @@ def _np_forward(model: Policy, tokens_T, mask_T):
     {"num_kv_heads": 1},
     {"num_kv_heads": 4},
     LLAMA3,
+    {"attention": "chunked", "attention_chunk_size": 4},
+    {"attention": "chunked", "attention_chunk_size": 1, "num_kv_heads": 1},
   ],
-  ids=["gqa", "qkv_bias", "tied", "mqa", "mha", "llama3_rope"],
+  ids=["gqa", "qkv_bias", "tied", "mqa", "mha", "llama3_rope", "chunked", "chunked_1_mqa"],
 )
 def test_matches_numpy_reference_on_left_padded_batch(overrides):
   model = _make(CFG.replace(**overrides))
@@ -182,6 +184,26 @@ def test_matches_numpy_reference_on_left_padded_batch(overrides):
     ref = _np_forward(model, tokens[row], mask[row])
     real = mask[row].astype(bool)
     np.testing.assert_allclose(logits[row][real], ref[real], atol=2e-4, rtol=1e-4)
+
+
+def test_chunked_attention_gradients_equal_the_xla_kernel_with_remat():
+  """Query blocks of 3 on T = 7 (one padded block): the same loss and parameter gradients."""
+  tokens, mask = _left_pad(_prompts([4, 7, 2]))
+  loss = lambda model: jnp.sum(jnp.sin(model(jnp.asarray(tokens), mask_BT=jnp.asarray(mask))))
+  grads = {}
+  for attention in ("xla", "chunked"):
+    cfg = CFG.replace(attention=attention, attention_chunk_size=3, remat=True)
+    model = _make(cfg)
+    value, grad = nnx.jit(nnx.value_and_grad(loss))(model)
+    grads[attention] = (value, jax.tree.leaves(nnx.state(grad, nnx.Param)))
+  np.testing.assert_allclose(grads["chunked"][0], grads["xla"][0], rtol=1e-5)
+  for a, b in zip(grads["chunked"][1], grads["xla"][1], strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_attention_implementation_is_rejected():
+  with pytest.raises(ValueError, match="attention="):
+    CFG.replace(attention="flash")
 
 
 def test_left_padded_batch_equals_each_prompt_alone():
@@ -199,13 +221,16 @@ def test_left_padded_batch_equals_each_prompt_alone():
   np.testing.assert_allclose(batch_other_pad[real], batch[real], atol=2e-5, rtol=1e-5)
 
 
-def test_kv_cache_prefill_and_decode_equal_full_forward():
-  model = _make(CFG)
+@pytest.mark.parametrize("attention", ["xla", "chunked"])
+def test_kv_cache_prefill_and_decode_equal_full_forward(attention):
+  # The cached path always uses the plain kernel; the full forward uses `attention`.
+  cfg = CFG.replace(attention=attention, attention_chunk_size=2)
+  model = _make(cfg)
   tokens, mask = _left_pad(_prompts([3, 6, 5]))
   B, P = tokens.shape
   new_tokens = np.random.default_rng(2).integers(1, CFG.vocab_size, (B, 3)).astype(np.int32)
 
-  cache = KVCache.init(CFG, B, P + new_tokens.shape[1])
+  cache = KVCache.init(cfg, B, P + new_tokens.shape[1])
   positions = positions_from_mask(jnp.asarray(mask))
   prefill_logits, cache = _decode_step(
     model, jnp.asarray(tokens), positions, jnp.asarray(mask), cache
