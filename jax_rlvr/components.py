@@ -122,21 +122,33 @@ def build_tokenizer(config: ml_collections.ConfigDict):
   return load_tokenizer(config.tokenizer.path)
 
 
-def build_policy(config: ml_collections.ConfigDict, tokenizer) -> Policy:
-  """A local HF checkpoint when model.hf_checkpoint is set, else a random preset policy."""
+def run_choices(model_config: ml_collections.ConfigDict) -> dict:
+  """The ModelConfig fields config.model sets that are run choices, not checkpoint facts."""
+  m = model_config
+  # attention fields guarded while configs/common.py lacks them (the full-scale configs set them).
+  return dict(
+    remat=m.remat,
+    attention=m.get("attention", "xla"),
+    attention_chunk_size=m.get("attention_chunk_size", 512),
+  )
+
+
+def build_policy(config: ml_collections.ConfigDict, tokenizer, mesh=None) -> Policy:
+  """A local HF checkpoint when model.hf_checkpoint is set (born sharded over `mesh` if given),
+  else a random preset policy."""
   m = config.model
   if m.hf_checkpoint:
     from jax_rlvr.models.hf_checkpoint import load_hf_checkpoint
 
     return load_hf_checkpoint(
-      m.hf_checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat
+      m.hf_checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, mesh=mesh, **run_choices(m)
     )
   model_config = get_preset(
     m.preset,
     vocab_size=tokenizer.vocab_size,
     dtype=m.dtype,
     param_dtype=m.param_dtype,
-    remat=m.remat,
+    **run_choices(m),
   )
   return Policy(model_config, rngs=nnx.Rngs(params=config.seed))
 
@@ -145,11 +157,10 @@ def build_sharded_policy(config: ml_collections.ConfigDict, tokenizer, mesh):
   """(graphdef, params): parameters born sharded on `mesh` by their logical axis names.
 
   A random preset policy is initialised inside jit with the target shardings (no device holds
-  it whole); a Hugging Face checkpoint is read on the host and then placed.
+  it whole); a Hugging Face checkpoint is read block by block straight into the shards.
   """
   if config.model.hf_checkpoint:
-    graphdef, params = nnx.split(build_policy(config, tokenizer))
-    return graphdef, jax.device_put(params, sharding.state_shardings(params, mesh))
+    return nnx.split(build_policy(config, tokenizer, mesh))
   graphdef, abstract = nnx.split(nnx.eval_shape(lambda: build_policy(config, tokenizer)))
   init = jax.jit(
     lambda: nnx.split(build_policy(config, tokenizer))[1],
@@ -217,7 +228,6 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
         batch_size=config.warmup.batch_size // num,
         seed=config.seed + 1,
         noise=config.warmup.noise,
-        carry_bug=config.warmup.carry_bug,
         **shard,
       )
     )

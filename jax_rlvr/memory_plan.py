@@ -42,7 +42,7 @@ import ml_collections
 import optax
 from flax import nnx
 
-from jax_rlvr import rl_step, sampling, sharding, train
+from jax_rlvr import components, rl_step, sampling, sharding, train
 from jax_rlvr.models import Policy, count_params, get_preset
 from jax_rlvr.models.config import ModelConfig
 
@@ -87,9 +87,9 @@ class MemoryStats:
 
 def model_config(config: ml_collections.ConfigDict, num_layers: int | None = None) -> ModelConfig:
   """The policy's shapes: `model.preset` (which must match `model.hf_checkpoint`, whose files are
-  not read) with the config's dtypes and remat, optionally with fewer layers."""
+  not read) with the config's dtypes and run choices, optionally with fewer layers."""
   m = config.model
-  overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, remat=m.remat)
+  overrides = dict(dtype=m.dtype, param_dtype=m.param_dtype, **components.run_choices(m))
   if num_layers is not None:
     overrides["num_layers"] = num_layers
   return get_preset(m.preset, **overrides)

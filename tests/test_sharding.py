@@ -167,3 +167,25 @@ def test_activations_follow_the_batch_sharding_only_with_a_mesh_set():
   assert not free.output_shardings.is_equivalent_to(rows, 3)
   assert pinned.memory_analysis().temp_size_in_bytes < free.memory_analysis().temp_size_in_bytes
   np.testing.assert_allclose(np.asarray(h_BTD), np.asarray(forward(params, tokens_BT)), atol=1e-5)
+
+
+def test_hf_checkpoint_policy_is_born_sharded_with_the_configs_run_choices(tmp_path):
+  from jax_rlvr import components
+  from jax_rlvr.models import save_hf_checkpoint
+
+  policy = Policy(get_preset("tiny", vocab_size=32), rngs=nnx.Rngs(0))
+  save_hf_checkpoint(policy, str(tmp_path))
+  config = test_train.smoke_config(**{"model.hf_checkpoint": str(tmp_path), "model.remat": True})
+  mesh = sharding.make_mesh((2, 2, 2))
+  graphdef, params = components.build_sharded_policy(config, None, mesh)
+  assert nnx.merge(graphdef, params).cfg.remat
+  targets = sharding.state_shardings(params, mesh)
+  for value, target, original in zip(
+    jax.tree.leaves(params),
+    jax.tree.leaves(targets),
+    jax.tree.leaves(nnx.state(policy)),
+    strict=True,
+  ):
+    assert value.sharding == target
+    np.testing.assert_array_equal(np.asarray(value), np.asarray(original))
+  assert sharding.replicated_fraction(params) < 0.01

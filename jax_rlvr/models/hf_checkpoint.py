@@ -3,8 +3,11 @@
 A checkpoint directory holds `config.json` and either `model.safetensors` or shards listed in
 `model.safetensors.index.json`. Weights are read one tensor at a time through safetensors' NumPy
 interface (memory-mapped files, no torch), converted and placed on the device, so besides the
-model only one tensor (in its file and its converted layout) is on the host at a time. The model
-itself is built with `nnx.eval_shape`, so no random initialisation of a large model ever runs.
+model only one tensor (in its file and its converted layout) is on the host at a time. Given a
+mesh, each parameter is born sharded instead (`jax.make_array_from_callback`): every addressable
+device's block is read from the file on its own (`get_slice`), so a host holds only the blocks
+of one tensor that its devices need. The model itself is built with `nnx.eval_shape`, so no random
+initialisation of a large model ever runs.
 
 Layout conversion (HF `nn.Linear` weights are [out, in]; ours are [in, ...out]):
   model.embed_tokens.weight              [V, D]    -> embed [V, D]
@@ -43,6 +46,7 @@ from flax import nnx
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from jax_rlvr import sharding
 from jax_rlvr.models.config import ModelConfig
 from jax_rlvr.models.policy import Policy
 
@@ -257,11 +261,41 @@ class _TensorSpec:
   shape: tuple[int, ...]
   linear: bool
 
-  def to_ours(self, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Converts in one host copy (the transpose and the cast happen together)."""
-    if self.linear:
-      return np.ascontiguousarray(x.T, dtype=dtype).reshape(self.shape)
-    return np.asarray(x, dtype=dtype).reshape(self.shape)
+  def read(self, f, index: tuple[slice, ...], dtype: np.dtype) -> np.ndarray:
+    """The block `index` (slices of our layout) of this tensor, read from the open safetensors
+    file `f` as little as possible, converted in one host copy (transpose and cast together).
+
+    Each file dimension is one or more consecutive dimensions of ours (in reverse order for an
+    [out, in] linear weight), e.g. q_proj's N·H rows are our (N, H). Where only the first of them
+    is sliced, the block is a contiguous range of the file's dimension and only it is read;
+    otherwise that file dimension is read whole and sliced after the reshape.
+    """
+    file_dims = self.hf_shape[::-1] if self.linear else self.hf_shape
+    reads, reshape, after = [], [], []
+    dim = 0
+    for size in file_dims:
+      group = [dim]
+      while math.prod(self.shape[d] for d in group) < size:
+        group.append(group[-1] + 1)
+      dim = group[-1] + 1
+      starts_stops = [index[d].indices(self.shape[d]) for d in group]
+      inner = math.prod(self.shape[d] for d in group[1:])
+      rest_whole = all(
+        (start, stop, step) == (0, self.shape[d], 1)
+        for d, (start, stop, step) in zip(group[1:], starts_stops[1:], strict=True)
+      )
+      start, stop, step = starts_stops[0]
+      if rest_whole and step == 1:
+        reads.append(slice(start * inner, stop * inner))
+        reshape += [stop - start] + [self.shape[d] for d in group[1:]]
+        after += [slice(None)] * len(group)
+      else:
+        reads.append(slice(None))
+        reshape += [self.shape[d] for d in group]
+        after += [index[d] for d in group]
+    x = f.get_slice(self.hf_name)[tuple(reads[::-1] if self.linear else reads)]
+    x = x.T if self.linear else x
+    return np.ascontiguousarray(x.reshape(reshape)[tuple(after)], dtype=dtype)
 
   def to_hf(self, x: np.ndarray) -> np.ndarray:
     if self.linear:
@@ -339,7 +373,7 @@ def _weight_files(path: str) -> dict[str, str]:
 
 
 def load_hf_checkpoint(
-  path: str, dtype=jnp.float32, *, param_dtype=None, **config_overrides
+  path: str, dtype=jnp.float32, *, param_dtype=None, mesh=None, **config_overrides
 ) -> Policy:
   """Loads a Hugging Face Llama / Qwen2 checkpoint directory into a Policy.
 
@@ -348,7 +382,11 @@ def load_hf_checkpoint(
     dtype: compute dtype (logits are float32 regardless).
     param_dtype: storage dtype of the parameters; defaults to `dtype`. The file's own dtype
       (e.g. bfloat16) is converted to it.
-    **config_overrides: ModelConfig fields that are run choices, not checkpoint facts (remat).
+    mesh: if given, every parameter is born sharded over it by its logical axis names
+      (`sharding.state_shardings`), each device's block read from the file on its own; else
+      parameters are placed whole on the default device.
+    **config_overrides: ModelConfig fields that are run choices, not checkpoint facts (remat,
+      attention).
 
   Raises:
     ValueError naming the config field for unsupported models, or the tensor for a missing,
@@ -394,6 +432,8 @@ def load_hf_checkpoint(
       f"Policy parameters and the HF layout disagree on {sorted(map(str, mismatch))}."
     )
   np_dtype = _NP_DTYPES[cfg.param_dtype]
+  if mesh is not None:
+    shardings = dict(nnx.to_flat_state(sharding.state_shardings(nnx.state(model, nnx.Param), mesh)))
   by_file: dict[str, list[_TensorSpec]] = {}
   for spec in specs:
     by_file.setdefault(files[spec.hf_name], []).append(spec)
@@ -406,9 +446,27 @@ def load_hf_checkpoint(
             f"Tensor {spec.hf_name} in {os.path.basename(file)} has shape {shape}; config.json "
             f"implies {spec.hf_shape}."
           )
-        value = spec.to_ours(f.get_tensor(spec.hf_name), np_dtype)
-        _variable(model, spec.path).set_value(jax.device_put(value))
+        if mesh is None:
+          whole = tuple(slice(None) for _ in spec.shape)
+          value = jax.device_put(spec.read(f, whole, np_dtype))
+        else:
+          value = _sharded(f, spec, shardings[spec.path], np_dtype)
+        _variable(model, spec.path).set_value(value)
   return model
+
+
+def _sharded(f, spec: _TensorSpec, sharding_, dtype: np.dtype) -> jax.Array:
+  """One parameter as a global array with `sharding_`, each distinct block read once (devices
+  that replicate a block share the read)."""
+  blocks = {}
+
+  def block(index):
+    key = tuple(s.indices(n) for s, n in zip(index, spec.shape, strict=True))
+    if key not in blocks:
+      blocks[key] = spec.read(f, index, dtype)
+    return blocks[key]
+
+  return jax.make_array_from_callback(spec.shape, sharding_, block)
 
 
 def save_hf_checkpoint(

@@ -616,3 +616,72 @@ def test_tokenizer_errors(tmp_path):
   _write_tokenizer(tmp_path, config={})
   with pytest.raises(ValueError, match="No eos token"):
     load_tokenizer(str(tmp_path))
+
+
+@pytest.mark.parametrize("mesh_shape", [(2, 2, 2), (1, 4, 2), (1, 8, 1)])
+@pytest.mark.parametrize(
+  "family, tied, param_dtype", [("qwen2", True, "bfloat16"), ("llama", False, "float32")]
+)
+def test_sharded_load_reads_blocks_and_equals_the_unsharded_load(
+  tmp_path, monkeypatch, mesh_shape, family, tied, param_dtype
+):
+  """With a mesh, every parameter is born with its logical sharding, each device's block read
+  from the file on its own (never the whole tensor for a split parameter), equal to the whole
+  load."""
+  from jax_rlvr import sharding
+  from jax_rlvr.models import hf_checkpoint
+
+  save_hf_checkpoint(
+    _tiny_policy(family, tied=tied, param_dtype=param_dtype), str(tmp_path), max_shard_bytes=30_000
+  )
+  whole = load_hf_checkpoint(str(tmp_path), dtype=jnp.dtype(param_dtype))
+  reads = []
+  original_read = hf_checkpoint._TensorSpec.read
+
+  def recording_read(spec, f, index, dtype):
+    block = original_read(spec, f, index, dtype)
+    reads.append((spec.path, block.shape))
+    return block
+
+  monkeypatch.setattr(hf_checkpoint._TensorSpec, "read", recording_read)
+  mesh = sharding.make_mesh(mesh_shape)
+  loaded = load_hf_checkpoint(str(tmp_path), dtype=jnp.dtype(param_dtype), mesh=mesh)
+  expected = dict(nnx.to_flat_state(nnx.state(whole, nnx.Param)))
+  got = dict(nnx.to_flat_state(nnx.state(loaded, nnx.Param)))
+  targets = dict(nnx.to_flat_state(sharding.state_shardings(nnx.state(loaded, nnx.Param), mesh)))
+  assert got.keys() == expected.keys()
+  split = 0
+  for path, var in got.items():
+    value = var.get_value()
+    assert value.sharding == targets[path], path
+    np.testing.assert_array_equal(
+      np.asarray(value, np.float32), np.asarray(expected[path].get_value(), np.float32), str(path)
+    )
+    shard_shape = targets[path].shard_shape(value.shape)
+    assert {shape for p, shape in reads if p == path} == {shard_shape}, path
+    split += shard_shape != value.shape
+  assert split > len(got) // 2  # most parameters are split, so most reads are partial
+
+
+def test_block_read_of_any_index_equals_slicing_the_whole_tensor(tmp_path):
+  """Blocks that are a contiguous file range (first dimension of a group sliced) and blocks that
+  are not (a later one sliced, e.g. head_dim) both equal the whole tensor's slice."""
+  from jax_rlvr.models import hf_checkpoint
+
+  model = _tiny_policy("qwen2", tied=True)
+  save_hf_checkpoint(model, str(tmp_path))
+  specs = {s.path: s for s in hf_checkpoint._tensor_specs(model.cfg)}
+  indices = [
+    (slice(8, 24), slice(1, 3), slice(None)),
+    (slice(None), slice(None), slice(4, 12)),
+    (slice(0, 64, 2), slice(2, 4), slice(0, 16)),
+  ]
+  with safe_open(str(tmp_path / "model.safetensors"), framework="np") as f:
+    for path in [("blocks", 0, "attn", "q"), ("blocks", 1, "attn", "o")]:
+      spec = specs[path]
+      whole = spec.read(f, tuple(slice(None) for _ in spec.shape), np.float32)
+      params = dict(nnx.to_flat_state(nnx.state(model, nnx.Param)))
+      np.testing.assert_array_equal(whole, np.asarray(params[path].get_value()))
+      for index in indices:
+        index = index if path[-1] == "q" else (index[1], index[2], index[0])
+        np.testing.assert_array_equal(spec.read(f, index, np.float32), whole[index], str(index))
