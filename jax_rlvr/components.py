@@ -228,6 +228,7 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
         batch_size=config.warmup.batch_size // num,
         seed=config.seed + 1,
         noise=config.warmup.noise,
+        carry_bug=config.warmup.carry_bug,
         **shard,
       )
     )
