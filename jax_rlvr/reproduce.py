@@ -177,11 +177,8 @@ class Reproduction:
   def _warmup_signature(self, config) -> str:
     d = json.loads(config.to_json_best_effort())
     d["data"].pop("train_subset", None)
-    out = {k: d.get(k) for k in _WARMUP_KEYS}
-    # The checkpoint also holds the RL controllers, initialised from these fields.
-    out["lambda_init"] = d["rl"]["lambda_init"]
-    out["adaptive_coef"] = d["rl"]["entropy_coef"] if d["rl"]["method"] == "adaptive_entropy" else 0
-    return json.dumps(out, sort_keys=True)
+    # The RL controllers in the checkpoint are re-made from each run's config when RL starts.
+    return json.dumps({k: d.get(k) for k in _WARMUP_KEYS}, sort_keys=True)
 
   def ensure_warmup(self):
     """Trains the shared warm-up once (toy scale); returns its config, or None without one."""

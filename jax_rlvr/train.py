@@ -192,8 +192,11 @@ class Trainer:
     return state
 
   def start_rl(self, state: TrainState) -> TrainState:
-    """At the warm-up -> RL boundary: fresh RL optimiser state, reference policy = current."""
+    """At the warm-up -> RL boundary: fresh RL optimiser state and controllers, reference policy
+    = current. Controllers are re-made from this run's config (the warm-up never moves them), so a
+    warm-up checkpoint can seed runs whose λ_0 or entropy coefficient differ."""
     return state.replace(
+      controllers=sharding.on_mesh(rl_step_lib.init_controllers(self.hp), self.mesh),
       # Born like the warm-up optimiser state (same structure and shardings), so the jitted
       # steps see the same shardings on every call and compile once.
       opt_state=sharding.init_optimizer_state(self.rl_optimizer, state.params, self.mesh),

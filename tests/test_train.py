@@ -119,6 +119,20 @@ def test_resume_is_exact(smoke_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_rl_controllers_start_from_the_runs_config_after_a_shared_warmup(tmp_path):
+  # scripts/reproduce.py seeds every run with one warm-up checkpoint, trained with the default λ_0.
+  workdir = str(tmp_path / "run")
+  config = smoke_config(num_steps=1)
+  train.Trainer(config, workdir).run(stop_after=config.warmup.steps)
+  guided = smoke_config(**{"num_steps": 1, "rl.lambda_schedule": "entropy_guided"})
+  guided.rl.lambda_init = 0.7
+  train.Trainer(guided, workdir).run()
+  records = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  rl = [r for r in records if r["phase"] == "rl"]
+  assert rl[0]["pos_weight"] == pytest.approx(0.7)
+
+
+@pytest.mark.slow
 def test_eval_script_appends_record(smoke_run):
   workdir, _, _ = smoke_run
   before = len(metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl")))
