@@ -16,14 +16,15 @@ Memory plan:
 
 Hardware (the arg): v5p-64, v4-64 (32 chips each) or h100x8 (8 GPUs); the model's 12 query and
 2 kv heads allow at most 2-way tensor parallelism, so the rest of each mesh is FSDP.
-Differences from 7B: only the preset, the checkpoint and the meshes (the same P = 16 prompts ×
-G = 8 samples, so that the two models see the same data per step).
+Differences from 7B: only the preset, the checkpoint, the meshes and the gradient-accumulation
+micro-batches (the same P = 16 prompts × G = 8 samples, so that the two models see the same data
+per step).
 
-Status: not run here (no accelerators); like 7B, the N = 1 update does not fit in HBM as the code
-stands (README, "Memory plan for the paper's full-scale runs"). Time (an estimate, not measured):
-roughly half a day of v5p-64 time for 500 GRPO steps. Expected result: the same qualitative
-picture as 7B, token entropy collapsing under GRPO and held near δ = 0.2 by entropy-guided
-Positive-Advantage Reweighting.
+Status: not run here (no accelerators); the memory plan puts the update and the sampler within
+each target's HBM with these settings (README, "Memory plan for the paper's full-scale runs").
+Time (an estimate, not measured): roughly half a day of v5p-64 time for 500 GRPO steps. Expected
+result: the same qualitative picture as 7B, token entropy collapsing under GRPO and held near
+δ = 0.2 by entropy-guided Positive-Advantage Reweighting.
 """
 
 from configs import common, qwen25_math_7b
@@ -34,6 +35,8 @@ MESHES = {
   "v4-64": (1, 16, 2),
   "h100x8": (1, 4, 2),
 }
+# Micro-batches per gradient step (rl.micro_batches), chosen from the memory plan.
+MICRO_BATCHES = {"v5p-64": 1, "v4-64": 4, "h100x8": 8}
 
 
 def get_config(arg=None):
@@ -46,5 +49,6 @@ def get_config(arg=None):
     preset="qwen2.5-math-1.5b",
     checkpoint="checkpoints/Qwen2.5-Math-1.5B",
     meshes=MESHES,
+    micro_batches=MICRO_BATCHES,
   )
   return config

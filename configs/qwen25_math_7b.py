@@ -27,22 +27,23 @@ Choices (the paper does not report them; each is a config field):
   * rollout: P = 16 prompts × G = 8 samples = 128 responses per GRPO step, at temperature 1.0,
     top-p 1.0, up to 3072 new tokens after prompts of up to 1024 tokens (1024 + 3072 = 4096, the
     model's max_position_embeddings; 3072 is the usual response budget of math RL setups on this
-    model). With N = 1 the whole rollout batch is one gradient step (there is no gradient
-    accumulation yet), so the batch is kept small; rl.mini_batches > 1 splits it but also
-    changes N, the paper's off-policy factor.
+    model). With N = 1 the whole rollout batch is one gradient step; to fit in memory its
+    gradient is accumulated over rl.micro_batches micro-batches (4 on v5p-64, 16 on v4-64, 32 on
+    h100x8, from the memory plan), which leaves N and the update unchanged (rl.mini_batches > 1
+    would change N, the paper's off-policy factor).
   * optimiser: AdamW, lr 1e-6 (the usual value for 7B RLVR), 10 warm-up steps, no weight decay,
     gradient clipping at 1.0, no supervised warm-up (warmup.steps = 0).
   * precision: bfloat16 compute with float32 parameters and Adam moments. Storing the parameters in
     bfloat16 would lose the updates: an AdamW step moves a weight by ~lr = 1e-6, far below the
-    bfloat16 spacing of a typical weight (~1e-4 at 0.02). Rematerialised blocks (model.remat) and
-    logits projected 512 positions at a time (model.logprob_chunk_size) keep activations small.
+    bfloat16 spacing of a typical weight (~1e-4 at 0.02). Rematerialised blocks (model.remat),
+    attention in blocks of 512 queries (model.attention = 'chunked') and logits projected 512
+    positions at a time (model.logprob_chunk_size) keep activations small.
   * evaluation: MATH500 with k = 8 samples per question every 50 steps (the paper's Avg@64 /
     Pass@64 on all benchmarks is a separate scripts/eval.py run with --config.eval.k=64).
 
-Status: not run here (no accelerators). The memory plan shows that the sampler fits on every
-target but, as the code stands, the N = 1 GRPO update of 128 responses × 4096 tokens does not:
-the policy's activations are not split over the batch and its attention keeps [rows, heads, T, T]
-scores. README, "Memory plan for the paper's full-scale runs", has the numbers and the fixes.
+Status: not run here (no accelerators). The memory plan (compiled on simulated CPU devices) puts
+the sampler and the GRPO update within each target's HBM with these settings: README, "Memory plan
+for the paper's full-scale runs", has the numbers and what they do not cover.
 Time (an estimate, not measured): ~5 minutes per GRPO step on v5p-64, most of it the 3072-step
 decode, so ~2 days for 500 steps. Expected result, per the paper: token entropy falling from
 ~0.3-0.5 to ~0.1 while in-domain Avg@64 rises from ~20 to ~44 (GRPO row of the headline table).
@@ -65,11 +66,13 @@ MESHES = {
   "v4-64": (1, 8, 4),
   "h100x8": (1, 2, 4),
 }
+# Micro-batches per gradient step (rl.micro_batches), chosen from the memory plan.
+MICRO_BATCHES = {"v5p-64": 4, "v4-64": 16, "h100x8": 32}
 SMOKE_HARDWARE = dict(num_devices=1, hbm_gib=0.0)
 
 
 def math_config(
-  hardware: str, *, preset: str, checkpoint: str, meshes: dict
+  hardware: str, *, preset: str, checkpoint: str, meshes: dict, micro_batches: dict
 ) -> ml_collections.ConfigDict:
   """GRPO on DAPO-Math-17K for a Qwen2.5-Math preset on `hardware` (a key of HARDWARE)."""
   if hardware not in HARDWARE:
@@ -86,6 +89,10 @@ def math_config(
   c.model.param_dtype = "float32"
   c.model.remat = True
   c.model.logprob_chunk_size = 512
+  # Query blocks of 512 keep one [rows, heads, 512, T] block of scores at a time instead of
+  # [rows, heads, T, T]; runs on every backend (see ModelConfig.attention for 'cudnn').
+  c.model.attention = "chunked"
+  c.model.attention_chunk_size = 512
   c.tokenizer.kind = "hf"
   c.tokenizer.path = checkpoint
 
@@ -102,6 +109,9 @@ def math_config(
   c.rollout.prompts_per_step = 16  # P
   c.rollout.group_size = 8  # G
   c.rollout.max_new_tokens = 3072
+  # Gradient accumulation: each of the N gradient steps sums the gradients of this many
+  # micro-batches, so fewer rows are in one backward pass (N and the update are unchanged).
+  c.rl.micro_batches = micro_batches[hardware]
 
   c.optim.learning_rate = 1e-6
   c.optim.warmup_steps = 10
@@ -158,4 +168,5 @@ def get_config(arg=None):
     preset="qwen2.5-math-7b",
     checkpoint="checkpoints/Qwen2.5-Math-7B",
     meshes=MESHES,
+    micro_batches=MICRO_BATCHES,
   )
