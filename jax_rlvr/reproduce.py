@@ -358,15 +358,32 @@ class Reproduction:
     plt.close(fig)
     return path
 
+  def entropy_target(self, name: str) -> float | None:
+    """δ of a run whose controller steers entropy (entropy-guided λ, adaptive bonus), else None."""
+    with open(os.path.join(self.workdir(name), "config.json")) as f:
+      rl = json.load(f)["rl"]
+    steered = (
+      rl["lambda_schedule"] in ("entropy_guided", "pi") or rl["method"] == "adaptive_entropy"
+    )
+    return rl["entropy_target"] if steered else None
+
   def plot_curves(self, figure: str, names: list[str]) -> str:
-    """Entropy (EMA 0.6), training reward, eval avg@k and pass@k against GRPO steps."""
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    """Entropy (EMA 0.6; dashed: a controller's target δ), training reward, eval avg@k and pass@k
+    against GRPO steps; the methods figure adds λ, the weight of tokens with Â > 0."""
+    with_lambda = figure == "methods"
+    fig, axes = plt.subplots(1, 5 if with_lambda else 4, figsize=(21 if with_lambda else 17, 3.6))
     for i, name in enumerate(self.present(names)):
       rl, evals = self.rl_records(name), self.evals(name)
       steps = [r["rl_step"] for r in rl]
       color = f"C{i % 10}"
       axes[0].plot(steps, ema([r["entropy"] for r in rl], EMA), color=color, label=name)
+      target = self.entropy_target(name)
+      if target is not None:
+        axes[0].axhline(target, color=color, ls="--", lw=0.8)
       axes[1].plot(steps, ema([r["reward_mean"] for r in rl], EMA), color=color)
+      if with_lambda:
+        axes[4].plot(steps, [r["pos_weight"] for r in rl], color=color)
+        axes[4].set_title("λ (weight of tokens with Â > 0)")
       if evals:
         avg = next(k for k in evals[0] if k.startswith("avg@"))
         pk = "pass@" + avg.split("@")[1]

@@ -54,7 +54,7 @@ def test_every_paper_config_loads_and_validates(scale):
   grpo = reproduce.run_config("grpo", scale, smoke=False)
   assert (grpo.rl.eps_low, grpo.rl.eps_high, grpo.rl.mini_batches) == (0.2, 0.2, 1)
   clip_higher = reproduce.run_config("clip_higher", scale, smoke=False).rl
-  # Clipping acts only off-policy: the clipping sweep runs at N = 4, like its reference offpolicy_n4.
+  # Clipping acts only off-policy: the clipping sweep runs at N = 4, like offpolicy_n4.
   assert (clip_higher.eps_high, clip_higher.mini_batches) == (0.28, 4)
   assert reproduce.run_config("clip_free", scale, smoke=False).rl.clip is False
   assert reproduce.run_config("offpolicy_n4", scale, smoke=False).rl.mini_batches == 4
@@ -113,6 +113,7 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   for figure in ("clipping", "entropy_vs_diversity", "calibration", "methods"):
     (path,) = rep.draw(figure)
     assert path.endswith(f"{figure}.png") and os.path.getsize(path) > 0
+  assert rep.entropy_target("grpo") is None
   with open(os.path.join(outdir, "entropy_vs_diversity.json")) as f:
     assert set(json.load(f)["self_bleu"]) == {"pearson", "spearman", "n"}
   mtime = os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl"))
@@ -138,3 +139,14 @@ def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_
     "diversity_clustered_4000": "clustered_4000",
     "diversity_random_4000": "random_4000",
   }
+
+
+def test_entropy_target_of_steered_runs(tmp_path):
+  rep = reproduce.Reproduction(str(tmp_path), "toy")
+  for name in ("pos_adv_entropy_guided", "ada_ent_reg_0.2", "clip_cov"):
+    os.makedirs(rep.workdir(name))
+    with open(os.path.join(rep.workdir(name), "config.json"), "w") as f:
+      f.write(reproduce.run_config(name, "toy", smoke=False).to_json_best_effort())
+  assert rep.entropy_target("pos_adv_entropy_guided") == 0.2
+  assert rep.entropy_target("ada_ent_reg_0.2") == 0.2
+  assert rep.entropy_target("clip_cov") is None
