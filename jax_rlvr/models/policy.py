@@ -2,7 +2,7 @@
 
 Shape letters: B batch, T query tokens, S key slots (cache length), D embed_dim,
 N query heads, K kv heads, G = N // K query heads per kv head, H head_dim, F mlp_dim,
-V vocab, L layers.
+V vocab, L layers, C queries per attention block, Q attention blocks.
 
 Conventions:
   * `mask_BT` is 1 for real tokens and 0 for padding. Prompts are left-padded; the position of a
