@@ -24,6 +24,10 @@ def base_config() -> ml_collections.ConfigDict:
   # > 0: project hidden states to the vocabulary this many positions at a time, so the
   # [B, T, V] logits never exist whole (large vocabularies); 0 = all at once.
   c.model.logprob_chunk_size = 0
+  # Attention kernel (ModelConfig.attention): 'xla' (jax.nn.dot_product_attention), 'cudnn' (GPU)
+  # or 'chunked' (attention_chunk_size queries at a time: [B, H, T, T] scores never whole).
+  c.model.attention = "xla"
+  c.model.attention_chunk_size = 512
 
   c.tokenizer = ml_collections.ConfigDict()
   c.tokenizer.kind = "char"  # 'char' (synthetic tasks) or 'hf' (tokenizer.json in tokenizer.path)
@@ -83,6 +87,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.rl.dual_clip_c = 0.0  # 0 = off; else the dual-clip bound c (> 1) for negative advantages
   c.rl.mini_batches = 1  # gradient steps per epoch over one rollout batch
   c.rl.epochs = 1  # N = mini_batches * epochs
+  # Gradient accumulation: each mini-batch's gradient is summed over this many micro-batches inside
+  # one optimiser step (memory only: N and the loss are unchanged).
+  c.rl.micro_batches = 1
   # λ, the weight of positive-advantage tokens: constant | stage | epoch | entropy_guided | pi
   c.rl.lambda_schedule = "constant"
   c.rl.pos_weight = 1.0  # λ of the constant schedule (1.0 = GRPO, 0.0 = "Adv ≤ 0 only")

@@ -125,11 +125,10 @@ def build_tokenizer(config: ml_collections.ConfigDict):
 def run_choices(model_config: ml_collections.ConfigDict) -> dict:
   """The ModelConfig fields config.model sets that are run choices, not checkpoint facts."""
   m = model_config
-  # attention fields guarded while configs/common.py lacks them (the full-scale configs set them).
   return dict(
     remat=m.remat,
-    attention=m.get("attention", "xla"),
-    attention_chunk_size=m.get("attention_chunk_size", 512),
+    attention=m.attention,
+    attention_chunk_size=m.attention_chunk_size,
   )
 
 

@@ -186,7 +186,7 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     f"the rollout batch of {batch} responses must split evenly into mini-batches.",
   )
   # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
-  micro = rl.get("micro_batches", 1)
+  micro = rl.micro_batches
   _check(micro >= 1, "rl.micro_batches", micro, "use >= 1 (1 = no gradient accumulation).")
   _check(
     (batch // rl.mini_batches) % micro == 0,

@@ -95,7 +95,7 @@ class RLHyperParams:
       dual_clip_c=rl.dual_clip_c or None,
       mini_batches=rl.mini_batches,
       # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
-      micro_batches=rl.get("micro_batches", 1),
+      micro_batches=rl.micro_batches,
       epochs=rl.epochs,
       pos_weight=rl.pos_weight,
       neg_weight=rl.neg_weight,

@@ -4,8 +4,8 @@
 only known once the policy exists: scripts/reproduce.py sets rl.entropy_target of the runs in
 INITIAL_ENTROPY_RUNS to the mean response entropy of the first eval of the shared warm-up (toy) /
 base model; run alone, ada_ent_reg_init uses the placeholder below (the paper's Qwen2.5-Math-7B
-starts near 0.3 at full scale; toy: ~1.0 after the warm-up) unless
---config.rl.entropy_target is given.
+starts near 0.3 at full scale; the toy warm-up ends at 0.31) unless --config.rl.entropy_target is
+given.
 
 Command: python scripts/reproduce.py --figure methods --scale toy|full --outdir DIR, or one run:
 python scripts/train.py --config configs/paper/adaptive_entropy.py:toy,<run> --workdir DIR. Scales,
@@ -21,7 +21,7 @@ SWEEP = {
   "ada_ent_reg_0.2": {"rl.method": "adaptive_entropy", "rl.entropy_target": 0.2},
   "ada_ent_reg_init": {
     "rl.method": "adaptive_entropy",
-    "toy/rl.entropy_target": 1.0,
+    "toy/rl.entropy_target": 0.31,
     "full/rl.entropy_target": 0.3,
   },
 }
