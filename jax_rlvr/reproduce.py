@@ -134,8 +134,20 @@ def is_complete(workdir: str) -> bool:
 class Reproduction:
   """The runs and figures of one --outdir at one scale."""
 
-  def __init__(self, outdir: str, scale: str, *, smoke: bool = False, jobs: int = 2, log=print):
+  def __init__(
+    self,
+    outdir: str,
+    scale: str,
+    *,
+    smoke: bool = False,
+    jobs: int = 2,
+    overrides: dict[str, str] | None = None,
+    log=print,
+  ):
+    """`overrides`: {dotted config field: Python value} applied to every run of this outdir (e.g.
+    a learning rate for a whole sweep), after the runs' own overrides."""
     self.outdir, self.scale, self.smoke, self.jobs = outdir, scale, smoke, jobs
+    self.overrides = dict(overrides or {})
     self._log, self._log_lock = log, threading.Lock()
     self.runs_dir = os.path.join(outdir, "runs")
     os.makedirs(self.runs_dir, exist_ok=True)
@@ -168,8 +180,20 @@ class Reproduction:
       raise RuntimeError(f"Run {name} failed (exit {rc}); see {workdir}/train.log.")
     self.log(f"done {name} in {time.time() - t0:.0f} s")
 
+  def run_config(self, name: str):
+    """The config `name` trains with in this outdir (before the per-run paths)."""
+    config = run_config(name, self.scale, self.smoke)
+    for key, value in self.overrides.items():
+      *path, leaf = key.split(".")
+      node = config
+      for part in path:
+        node = node[part]
+      node[leaf] = value
+    return config
+
   def _common_overrides(self, name: str) -> dict[str, str]:
-    out = {"eval.reliability_dir": os.path.join(self.workdir(name), "plots")}
+    out = {k: str(v) for k, v in self.overrides.items()}
+    out["eval.reliability_dir"] = os.path.join(self.workdir(name), "plots")
     if self.scale == "toy":
       out["data.data_dir"] = self.data_dir
     return out
@@ -182,7 +206,7 @@ class Reproduction:
 
   def ensure_warmup(self):
     """Trains the shared warm-up once (toy scale); returns its config, or None without one."""
-    config = run_config("grpo", self.scale, self.smoke)
+    config = self.run_config("grpo")
     if config.warmup.steps == 0:
       return None
     workdir = self.workdir("_warmup")
@@ -287,7 +311,7 @@ class Reproduction:
         delta = self.initial_entropy()
         if delta is not None:
           overrides["rl.entropy_target"] = f"{delta:.4f}"
-      self._seed_from_warmup(name, run_config(name, self.scale, self.smoke), warmup_config)
+      self._seed_from_warmup(name, self.run_config(name), warmup_config)
       arg = f"{self.scale},{'smoke,' if self.smoke else ''}{name}"
       jobs.append((name, module, arg, overrides))
     with concurrent.futures.ThreadPoolExecutor(max(self.jobs, 1)) as pool:
@@ -490,10 +514,12 @@ class Reproduction:
     return paths
 
 
-def reproduce(figures: list[str], scale: str, outdir: str, *, smoke=False, jobs=2, log=print):
+def reproduce(
+  figures: list[str], scale: str, outdir: str, *, smoke=False, jobs=2, overrides=None, log=print
+):
   """Runs what `figures` need (all runs first, so `jobs` processes stay busy), then draws them;
   writes the main table and summary.json from every run present. Returns the written paths."""
-  rep = Reproduction(outdir, scale, smoke=smoke, jobs=jobs, log=log)
+  rep = Reproduction(outdir, scale, smoke=smoke, jobs=jobs, overrides=overrides, log=log)
   names = [n for f in figures for n in figure_runs(f, scale)]
   rep.ensure_runs(names)
   paths = []

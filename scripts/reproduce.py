@@ -1,6 +1,7 @@
 r"""Reproduce a figure (or all) of the paper: run the sweeps it needs, then draw it.
 
   python scripts/reproduce.py --figure NAME|all --scale toy|full --outdir DIR [--jobs 2] [--smoke]
+      [--set field=value ...]
 
 Figures: clipping, offpolicy, diversity, entropy_vs_diversity, calibration, prompt_entropy,
 methods, table. Runs already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the
@@ -29,6 +30,7 @@ Not measured end to end here: the machine was shared while this was written (the
 the measured 1.05 s per GRPO step alone and ~1.6x slow-down for two processes on two cores).
 """
 
+import ast
 import os
 import sys
 
@@ -41,6 +43,11 @@ _SCALE = flags.DEFINE_enum("scale", "toy", ["toy", "full"], "Experiment scale.")
 _OUTDIR = flags.DEFINE_string("outdir", None, "Where runs, figures and tables go.")
 _JOBS = flags.DEFINE_integer("jobs", 2, "Training processes at once.")
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny runs: checks the pipeline end to end.")
+_SET = flags.DEFINE_multi_string(
+  "set",
+  [],
+  "field=value: a config override for every run of --outdir, e.g. optim.learning_rate=1e-3.",
+)
 flags.mark_flags_as_required(["figure", "outdir"])
 
 
@@ -49,7 +56,18 @@ def main(argv):
   from jax_rlvr import reproduce
 
   figures = list(reproduce.FIGURES) if _FIGURE.value == "all" else [_FIGURE.value]
-  reproduce.reproduce(figures, _SCALE.value, _OUTDIR.value, smoke=_SMOKE.value, jobs=_JOBS.value)
+  overrides = {}
+  for item in _SET.value:
+    key, sep, text = item.partition("=")
+    if not sep:
+      raise app.UsageError(f"--set takes field=value, got {item!r}.")
+    try:
+      overrides[key] = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      overrides[key] = text  # a plain string, e.g. rl.method=clip_cov
+  reproduce.reproduce(
+    figures, _SCALE.value, _OUTDIR.value, smoke=_SMOKE.value, jobs=_JOBS.value, overrides=overrides
+  )
 
 
 if __name__ == "__main__":

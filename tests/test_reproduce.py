@@ -150,3 +150,13 @@ def test_entropy_target_of_steered_runs(tmp_path):
   assert rep.entropy_target("pos_adv_entropy_guided") == 0.2
   assert rep.entropy_target("ada_ent_reg_0.2") == 0.2
   assert rep.entropy_target("clip_cov") is None
+
+
+def test_outdir_overrides_reach_every_run_and_keep_the_shared_warmup(tmp_path):
+  plain = reproduce.Reproduction(str(tmp_path / "a"), "toy")
+  fast = reproduce.Reproduction(str(tmp_path / "b"), "toy", overrides={"optim.learning_rate": 1e-3})
+  config = fast.run_config("clip_higher")
+  assert config.optim.learning_rate == 1e-3 and config.rl.eps_high == 0.28
+  assert fast._common_overrides("clip_higher")["optim.learning_rate"] == "0.001"
+  # The learning rate is an RL setting: runs still share one warm-up.
+  assert fast._warmup_signature(config) == plain._warmup_signature(plain.run_config("grpo"))
