@@ -426,8 +426,11 @@ class Reproduction:
     return self._save(fig, figure)
 
   def plot_entropy_vs_diversity(self, names: list[str]) -> str:
-    """Every eval of every run: response entropy against diversity metrics, with correlations."""
+    """Every eval of every run: response entropy against diversity metrics, with correlations.
+    The runs' first eval (RL step 0, the shared starting policy) is one point, counted once."""
     records = [dict(e, run=n) for n in self.present(names) for e in self.evals(n)]
+    first = [r for r in records if r.get("rl_step") == 0][:1]
+    records = first + [r for r in records if r.get("rl_step") != 0]
     ys = ["distinct_1", "distinct_4", "self_bleu", "unique_answer_rate", "ece"]
     ys += sorted({k for r in records for k in r if k.startswith(("avg@", "pass@"))})
     corr = correlations(records, "entropy", ys)
