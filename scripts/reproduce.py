@@ -13,10 +13,10 @@ diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
 Toy budget, measured (--figure all --scale toy --jobs 2, the 2-core CPU shared with another job):
   55 min 18 s for 25 runs of 72 GRPO steps (docs/results.md). Shared warm-up 143 s, K-means
   subsets ~1 min, runs 167-374 s each with two at a time (~3 min a pair when the machine is
-  otherwise quiet, ~5 min when loaded). Single figures from an empty DIR, from those run times:
-  offpolicy / calibration / prompt_entropy / diversity 8-15 min, clipping 12-18,
-  entropy_vs_diversity 15-25, methods 24-38, table 35-55 (21 runs); a figure reuses every run
-  already complete in DIR.
+  otherwise quiet, ~5 min when loaded). Single figures from an empty DIR: methods (14 runs)
+  measured 21 min 21 s on the quiet machine; estimated from the run times: offpolicy /
+  calibration / prompt_entropy / diversity 8-15 min, clipping 12-18, entropy_vs_diversity 15-25,
+  table ~33 quiet (21 runs); a figure reuses every run already complete in DIR.
 """
 
 import ast
