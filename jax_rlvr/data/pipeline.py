@@ -74,7 +74,8 @@ def sft_dataset(
   """
 
   def add_response(record: dict[str, str], rng: np.random.Generator) -> dict[str, str]:
-    return {**record, "response": arithmetic.demonstration(record, rng, noise=noise, carry_bug=carry_bug)}
+    response = arithmetic.demonstration(record, rng, noise=noise, carry_bug=carry_bug)
+    return {**record, "response": response}
 
   records = _records(source, seed, num_epochs).random_map(add_response)
   return _share(records, batch_size, shard_index, shard_count)
