@@ -183,13 +183,7 @@ class Reproduction:
   def run_config(self, name: str):
     """The config `name` trains with in this outdir (before the per-run paths)."""
     config = run_config(name, self.scale, self.smoke)
-    for key, value in self.overrides.items():
-      *path, leaf = key.split(".")
-      node = config
-      for part in path:
-        node = node[part]
-      node[leaf] = value
-    return config
+    return _module("base").apply_overrides(config, self.overrides, self.scale)
 
   def _common_overrides(self, name: str) -> dict[str, str]:
     out = {k: str(v) for k, v in self.overrides.items()}
