@@ -308,13 +308,24 @@ class _CompetitionBuilder(LocalMathBuilder, skip_registration=True):
     return record.text(self.PROMPT_FIELDS), record.text(self.ANSWER_FIELDS)
 
 
+# The fields the competition builders read, as their instructions name them.
+_COMPETITION_FIELDS = ", ".join(
+  "|".join(names)
+  for names in (
+    _CompetitionBuilder.PROMPT_FIELDS,
+    _CompetitionBuilder.ANSWER_FIELDS,
+    _CompetitionBuilder.ID_FIELDS,
+  )
+)
+
+
 class LocalAime2024(_CompetitionBuilder):
   """AIME 2024, parts I and II (30 problems; e.g. HuggingFaceH4/aime_2024)."""
 
   name = "local_aime_2024"
   DATASET = "aime_2024"
   MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(
-    "the release's .parquet or .jsonl files", "problem|Problem|question, answer|Answer, id|ID"
+    "the release's .parquet or .jsonl files", _COMPETITION_FIELDS
   )
 
 
@@ -325,7 +336,7 @@ class LocalAime2025(_CompetitionBuilder):
   DATASET = "aime_2025"
   MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(
     "the release's files (e.g. aime2025-I.jsonl and aime2025-II.jsonl)",
-    "problem|Problem|question, answer|Answer, id|ID",
+    _COMPETITION_FIELDS,
   )
 
 
@@ -335,7 +346,7 @@ class LocalAmc2023(_CompetitionBuilder):
   name = "local_amc_2023"
   DATASET = "amc_2023"
   MANUAL_DOWNLOAD_INSTRUCTIONS = _instructions(
-    "the release's .jsonl or .parquet files", "problem|Problem|question, answer|Answer, id|ID"
+    "the release's .jsonl or .parquet files", _COMPETITION_FIELDS
   )
 
 
