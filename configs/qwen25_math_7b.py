@@ -112,6 +112,7 @@ def math_config(
   # Gradient accumulation: each of the N gradient steps sums the gradients of this many
   # micro-batches, so fewer rows are in one backward pass (N and the update are unchanged).
   c.rl.micro_batches = micro_batches[hardware]
+  c.rl.old_logp = "recompute"  # bf16 decode and training forward differ by more than rounding
 
   c.optim.learning_rate = 1e-6
   c.optim.warmup_steps = 10
@@ -143,6 +144,7 @@ def smoke_config() -> ml_collections.ConfigDict:
   # decode loop (today it raises flax's TraceContextError there); the full configs need it.
   c.model.remat = False
   c.model.logprob_chunk_size = 16
+  c.rl.old_logp = "recompute"
   c.warmup.steps = 0
   c.optim.learning_rate = 1e-6
   c.optim.warmup_steps = 1

@@ -134,6 +134,18 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
   )
   _check(0 < r.top_p <= 1, "rollout.top_p", r.top_p, "use a value in (0, 1].")
   _check(r.top_k >= 0, "rollout.top_k", r.top_k, "use 0 (off) or a positive k.")
+  _one_of(c, "rl.old_logp", ("recompute", "sampler"))
+  if rl.old_logp == "sampler":
+    # The sampler records log-probs of the plain policy (T = 1, untruncated); in bf16 its KV-cache
+    # decode and the trainer's forward pass differ by more than rounding.
+    exact = r.temperature == 1.0 and r.top_p == 1.0 and r.top_k == 0
+    _check(
+      exact and c.model.dtype == "float32",
+      "rl.old_logp",
+      rl.old_logp,
+      "'sampler' needs rollout.temperature = 1, top_p = 1, top_k = 0 and model.dtype = float32 "
+      f"(got {r.temperature}, {r.top_p}, {r.top_k}, {c.model.dtype}); use 'recompute'.",
+    )
   batch = r.prompts_per_step * r.group_size
   data_size = mesh_data_size(c.mesh.shape, num_devices)
   _check(

@@ -16,7 +16,8 @@ values. Not identical: the masking methods (Clip-Cov, KL-Cov, Rand-Pos-Clip, top
 their tokens within each micro-batch (the top fraction of its tokens, its covariance mean), just
 as they select per mini-batch when N > 1, and Rand-Pos-Clip draws with one key per micro-batch.
 The old log-probs and the rollout entropy (which the controllers see) do not depend on U: they
-are computed row by row, in chunks of R rows.
+are computed row by row, in chunks of R rows, or (`rl.old_logp = "sampler"`) taken from the
+sampler, which computed the same per-token values while decoding.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class RLHyperParams:
   mini_batches: int
   micro_batches: int
   epochs: int
+  old_logp: str
   pos_weight: float
   neg_weight: float
   lambda_schedule: str
@@ -94,9 +96,9 @@ class RLHyperParams:
       clip=rl.clip,
       dual_clip_c=rl.dual_clip_c or None,
       mini_batches=rl.mini_batches,
-      # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
       micro_batches=rl.micro_batches,
       epochs=rl.epochs,
+      old_logp=rl.old_logp,
       pos_weight=rl.pos_weight,
       neg_weight=rl.neg_weight,
       lambda_schedule=rl.lambda_schedule,
@@ -372,18 +374,23 @@ def update_on_rollout(
     "response_mask": mask_BN,
     "adv": adv_B,
   }
-  # Old log-probs: a forward pass of the policy that sampled, in chunks of a micro-batch's rows.
   U = hp.micro_batches
   scored = functools.partial(
     score_in_chunks, num_chunks=hp.mini_batches * U, graphdef=graphdef, hp=hp
   )
-  old_logp_BN, entropy_BN = jax.lax.stop_gradient(scored(params, batch))
+  if hp.old_logp == "sampler":
+    # The sampler's per-token log-probs and entropies at temperature 1 without truncation
+    # (config_validation enforces both): the same distribution as a forward pass of the policy
+    # that sampled, so the pass (a quarter of the update's FLOPs) is skipped.
+    old_logp_BN, entropy_BN = rollout.policy_logp_BN, rollout.entropy_BN
+  else:
+    # A forward pass of the policy that sampled, in chunks of a micro-batch's rows.
+    old_logp_BN, entropy_BN = jax.lax.stop_gradient(scored(params, batch))
   batch["old_logp"] = old_logp_BN
   if hp.kl_coef > 0:
     ref_logp_BN, _ = scored(ref_params, batch)
     batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
   weights = current_weights(controllers, hp)
-  sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
 
   B = rewards_B.shape[0]
   M = B // hp.mini_batches
@@ -438,10 +445,12 @@ def update_on_rollout(
     entropy_coef=entropy_coef,
     adv_abs_mean=jnp.mean(jnp.abs(adv_B)),
     response_length=jnp.mean(jnp.sum(mask_BN, axis=1).astype(jnp.float32)),
-    # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
-    # without truncation the two describe the same distribution).
-    logp_mismatch=_masked_mean(jnp.abs(sampler_logp_BN - old_logp_BN), mask_BN),
     num_updates=jnp.float32(rows_SM.shape[0]),
   )
+  if hp.old_logp == "recompute":
+    # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
+    # without truncation the two describe the same distribution).
+    sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
+    metrics["logp_mismatch"] = _masked_mean(jnp.abs(sampler_logp_BN - old_logp_BN), mask_BN)
   controllers = update_controllers(controllers, entropy, hp)
   return params, opt_state, controllers, metrics

@@ -1,13 +1,21 @@
 r"""Throughput benchmarks on random-weight policies; prints one JSON line per run.
 
   python scripts/benchmark.py sample --model tiny --batch 32 --new_tokens 64 [--prompt_len 16]
+  python scripts/benchmark.py update --model tiny --batch 256 --new_tokens 40 \
+    [--micro_batches 4] [--mini_batches 1] [--old_logp sampler|recompute]
 
 `sample`: new tokens per second of `jax_rlvr.sampling.generate` (prefill + KV-cache decode loop),
 every row forced to exactly --new_tokens tokens (no EOS), compilation excluded.
+`update`: seconds per call of the jitted GRPO update (`rl_step.update_on_rollout`: advantages, old
+log-probs unless taken from the sampler, N = --mini_batches gradient steps, each accumulated over
+--micro_batches) on one sampled batch of --batch rows (groups of 8) with random 0/1 rewards, the
+other settings from configs/common.py; compilation excluded.
 """
 
 import json
+import os
 import statistics
+import sys
 import time
 
 import jax
@@ -15,9 +23,13 @@ import jax.numpy as jnp
 from absl import app, flags
 from flax import nnx
 
-from jax_rlvr.models.config import get_preset
-from jax_rlvr.models.policy import Policy, count_params
-from jax_rlvr.sampling import SamplingConfig, generate
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import common  # noqa: E402
+from jax_rlvr import config_validation, rl_step, train  # noqa: E402
+from jax_rlvr.models.config import get_preset  # noqa: E402
+from jax_rlvr.models.policy import Policy, count_params  # noqa: E402
+from jax_rlvr.sampling import SamplingConfig, generate  # noqa: E402
 
 _MODEL = flags.DEFINE_string("model", "tiny", "Model preset (jax_rlvr.models.config.PRESETS).")
 _BATCH = flags.DEFINE_integer("batch", 32, "Rows sampled in parallel.")
@@ -25,6 +37,11 @@ _NEW_TOKENS = flags.DEFINE_integer("new_tokens", 64, "Tokens generated per row."
 _PROMPT_LEN = flags.DEFINE_integer("prompt_len", 16, "Prompt length (all real tokens).")
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Timed runs after compilation; the median counts.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the random weights, prompts and samples.")
+_MICRO = flags.DEFINE_integer("micro_batches", 4, "update: rl.micro_batches (U).")
+_MINI = flags.DEFINE_integer("mini_batches", 1, "update: rl.mini_batches (N with one epoch).")
+_OLD_LOGP = flags.DEFINE_enum(
+  "old_logp", "sampler", ["sampler", "recompute"], "update: rl.old_logp."
+)
 
 
 def bench_sample() -> dict:
@@ -59,7 +76,57 @@ def bench_sample() -> dict:
   }
 
 
-_BENCHMARKS = {"sample": bench_sample}
+def bench_update() -> dict:
+  config = common.base_config()
+  config.rollout.prompts_per_step = _BATCH.value // config.rollout.group_size
+  config.rollout.max_new_tokens = _NEW_TOKENS.value
+  config.rl.micro_batches, config.rl.mini_batches = _MICRO.value, _MINI.value
+  config.rl.old_logp = _OLD_LOGP.value
+  config_validation.validate_config(config, num_devices=1)
+  hp = rl_step.RLHyperParams.from_config(config)
+  cfg = get_preset(_MODEL.value)
+  policy = Policy(cfg, rngs=nnx.Rngs(_SEED.value))
+  graphdef, params = nnx.split(policy)
+  prompt_key, sample_key, reward_key = jax.random.split(jax.random.key(_SEED.value), 3)
+  shape = (config.rollout.prompts_per_step, _PROMPT_LEN.value)
+  prompts = jax.random.randint(prompt_key, shape, 0, cfg.vocab_size, jnp.int32)
+  sampling_config = SamplingConfig(
+    max_new_tokens=_NEW_TOKENS.value, num_samples=config.rollout.group_size, eos_id=()
+  )
+  rollout = generate(graphdef, params, prompts, jnp.ones_like(prompts), sample_key, sampling_config)
+  rewards = jax.random.bernoulli(reward_key, 0.5, (_BATCH.value,)).astype(jnp.float32)
+  optimizer = train.make_optimizer(1e-3, 1, config.optim)
+  update = jax.jit(
+    lambda p, o, c, key: rl_step.update_on_rollout(
+      p, o, c, None, rollout, rewards, key, graphdef=graphdef, optimizer=optimizer, hp=hp
+    )
+  )
+  args = (params, optimizer.init(params), rl_step.init_controllers(hp), jax.random.key(1))
+  start = time.perf_counter()
+  update = update.lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  jax.block_until_ready(update(*args))
+  times = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(update(*args))
+    times.append(time.perf_counter() - start)
+  return {
+    "bench": "update",
+    "model": _MODEL.value,
+    "params": count_params(policy),
+    "batch": _BATCH.value,
+    "tokens": _PROMPT_LEN.value + _NEW_TOKENS.value,
+    "mini_batches": _MINI.value,
+    "micro_batches": _MICRO.value,
+    "old_logp": _OLD_LOGP.value,
+    "seconds": round(statistics.median(times), 4),
+    "compile_s": round(compile_s, 2),
+    "device": str(jax.devices()[0].device_kind),
+  }
+
+
+_BENCHMARKS = {"sample": bench_sample, "update": bench_update}
 
 
 def main(argv):

@@ -33,12 +33,7 @@ def _run(**rl_overrides):
   config.rollout.prompts_per_step, config.rollout.group_size = P, G
   config.num_steps = 4
   for key, value in rl_overrides.items():
-    if key == "micro_batches" and key not in config.rl:
-      # Not in configs/common.py yet; unlocked to add it like a full-scale config does.
-      with config.rl.unlocked():
-        config.rl[key] = value
-    else:
-      config.rl[key] = value
+    config.rl[key] = value
   config_validation.validate_config(config, num_devices=8)
   graphdef, params, out, rewards = _rollout()
   hp = rl_step.RLHyperParams.from_config(config)
@@ -111,13 +106,52 @@ def test_entropy_guided_lambda_starts_at_zero_and_moves_by_delta():
 
 
 def test_off_policy_updates_count_and_clip():
-  _, _, _, m1 = _run(mini_batches=1, epochs=1)
+  _, _, _, m1 = _run(mini_batches=1, epochs=1, old_logp="recompute")
   _, _, _, m4 = _run(mini_batches=2, epochs=2, eps_low=0.01, eps_high=0.01)
   assert m1["num_updates"] == 1 and m4["num_updates"] == 4
   # With one on-policy update the ratio is 1 and nothing is clipped; later updates are clipped.
   assert m1["clip_frac_low"] == 0 and m1["clip_frac_high"] == 0
   assert m4["clip_frac_low"] + m4["clip_frac_high"] > 0
   assert m1["logp_mismatch"] < 1e-5
+
+
+@pytest.mark.parametrize("method", ["none", "clip_cov", "entropy_adv"])
+def test_sampler_old_logp_gives_the_recomputed_update(method):
+  """old_logp = 'sampler' reuses the sampler's log-probs and entropies instead of a forward pass:
+  at temperature 1 the N = 4 steps, metrics and controllers match the recomputed ones."""
+  common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, method=method)
+  common.update(lambda_schedule="entropy_guided", entropy_target=0.0)
+  if method == "clip_cov":
+    common.update(cov_fraction=0.05, cov_bounds=(-10.0, 10.0))
+  _, ref_params, ref_controllers, ref = _run(old_logp="recompute", **common)
+  _, params, controllers, got = _run(old_logp="sampler", **common)
+  assert ref.pop("logp_mismatch") < 1e-5 and "logp_mismatch" not in got
+  assert ref["clip_frac_low"] + ref["clip_frac_high"] > 0
+  assert got.keys() == ref.keys()
+  for key in ref:
+    assert got[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-6), key
+  for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(params), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
+  for a, b in zip(jax.tree.leaves(ref_controllers), jax.tree.leaves(controllers), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+  "rollout, model",
+  [
+    ({"temperature": 0.7}, {}),
+    ({"top_p": 0.9}, {}),
+    ({"top_k": 5}, {}),
+    ({}, {"dtype": "bfloat16"}),
+  ],
+)
+def test_sampler_old_logp_is_rejected_where_it_is_not_the_policy(rollout, model):
+  config = default_config.get_config("smoke")
+  config.rl.old_logp = "sampler"
+  config.rollout.update(rollout)
+  config.model.update(model)
+  with pytest.raises(config_validation.ConfigError, match="rl.old_logp"):
+    config_validation.validate_config(config, num_devices=8)
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,8 @@ def smoke_config(**overrides):
   config = default_config.get_config("smoke")
   # Two updates per rollout (N = 2) so that clipping and the optimiser state matter for resume.
   config.rl.mini_batches = 2
+  # The trainer's own forward pass, so that logp_mismatch checks the sampler against it.
+  config.rl.old_logp = "recompute"
   config.num_steps = 4
   for key, value in overrides.items():
     node = config
