@@ -10,13 +10,10 @@ with EMA 0.6 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, p
 --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy; not for
 diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
 
-Toy budget, measured (--figure all --scale toy --jobs 2, the 2-core CPU shared with another job):
-  55 min 18 s for 25 runs of 72 GRPO steps (docs/results.md). Shared warm-up 143 s, K-means
-  subsets ~1 min, runs 167-374 s each with two at a time (~3 min a pair when the machine is
-  otherwise quiet, ~5 min when loaded). Single figures from an empty DIR: methods (14 runs)
-  measured 21 min 21 s on the quiet machine; estimated from the run times: offpolicy /
-  calibration / prompt_entropy / diversity 8-15 min, clipping 12-18, entropy_vs_diversity 15-25,
-  table ~33 quiet (21 runs); a figure reuses every run already complete in DIR.
+Toy budget, measured on the quiet 2-core CPU with --jobs 2 (docs/results.md): --figure table (the
+largest single figure: warm-up + 21 runs of 72 GRPO steps) 20 min 55 s from an empty DIR; adding
+the K-means subsets and the 4 diversity runs for --figure all took 234 s more. Warm-up ~100 s,
+runs 104-114 s each with two at a time. A figure reuses every run already complete in DIR.
 """
 
 import ast

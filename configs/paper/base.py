@@ -12,7 +12,7 @@ Scales:
   toy   the embedded default (0.4M-parameter character policy, arithmetic sums, 2 CPU cores):
         500 warm-up steps (shared by all runs of a reproduction), then 72 GRPO steps with
         P = 32 prompts × G = 8 samples at learning rate 3e-4, eval every 24 steps on 128
-        prompts × k = 8 at temperature 1.0. Measured: 167-374 s per run with two at once on the
+        prompts × k = 8 at temperature 1.0. Measured: 104-114 s per run with two at once on the
         2-core CPU (docs/results.md).
   full  Qwen2.5-Math-7B on DAPO-Math-17K (configs/qwen25_math_7b.py, v5p-64), eval on MATH500
         with k = 64 samples per question at temperature 1.0, top-p 1.0 (Avg@64 / Pass@64),
