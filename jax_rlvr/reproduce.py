@@ -516,12 +516,21 @@ class Reproduction:
 
 
 def reproduce(
-  figures: list[str], scale: str, outdir: str, *, smoke=False, jobs=2, overrides=None, log=print
+  figures: list[str],
+  scale: str,
+  outdir: str,
+  *,
+  runs=(),
+  smoke=False,
+  jobs=2,
+  overrides=None,
+  log=print,
 ):
-  """Runs what `figures` need (all runs first, so `jobs` processes stay busy), then draws them;
-  writes the main table and summary.json from every run present. Returns the written paths."""
+  """Runs what `figures` need and the named `runs` (all runs first, so `jobs` processes stay
+  busy), then draws the figures; writes the main table and summary.json from every run present.
+  Returns the written paths."""
   rep = Reproduction(outdir, scale, smoke=smoke, jobs=jobs, overrides=overrides, log=log)
-  names = [n for f in figures for n in figure_runs(f, scale)]
+  names = [n for f in figures for n in figure_runs(f, scale)] + list(runs)
   rep.ensure_runs(names)
   paths = []
   for figure in figures:

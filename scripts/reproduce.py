@@ -1,14 +1,15 @@
 r"""Reproduce a figure (or all) of the paper: run the sweeps it needs, then draw it.
 
   python scripts/reproduce.py --figure NAME|all --scale toy|full --outdir DIR [--jobs 2] [--smoke]
-      [--set field=value ...]
+      [--set field=value ...] [--runs NAME,NAME,...]
 
 Figures: clipping, offpolicy, diversity, entropy_vs_diversity, calibration, prompt_entropy,
 methods, table. Runs already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the
 figure, every invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final entropy
 with EMA 0.6 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
---smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy; not for
-diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
+--runs trains named runs of configs/paper/*.py (e.g. grpo,adv_nonneg_only) besides or instead of
+a figure's. --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy;
+not for diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
 
 Toy budget, measured on the quiet 2-core CPU with --jobs 2 (docs/results.md): --figure table (the
 largest single figure: warm-up + 21 runs of 72 GRPO steps) 20 min 55 s from an empty DIR; adding
@@ -34,14 +35,20 @@ _SET = flags.DEFINE_multi_string(
   [],
   "field=value: a config override for every run of --outdir, e.g. optim.learning_rate=1e-3.",
 )
-flags.mark_flags_as_required(["figure", "outdir"])
+_RUNS = flags.DEFINE_list("runs", [], "Run names to train besides (or instead of) --figure's.")
+flags.mark_flags_as_required(["outdir"])
 
 
 def main(argv):
   del argv
   from jax_rlvr import reproduce
 
-  figures = list(reproduce.FIGURES) if _FIGURE.value == "all" else [_FIGURE.value]
+  if not _FIGURE.value and not _RUNS.value:
+    raise app.UsageError("Give --figure NAME|all, --runs NAME,... or both.")
+  if _FIGURE.value == "all":
+    figures = list(reproduce.FIGURES)
+  else:
+    figures = [_FIGURE.value] if _FIGURE.value else []
   overrides = {}
   for item in _SET.value:
     key, sep, text = item.partition("=")
@@ -52,7 +59,13 @@ def main(argv):
     except (ValueError, SyntaxError):
       overrides[key] = text  # a plain string, e.g. rl.method=clip_cov
   reproduce.reproduce(
-    figures, _SCALE.value, _OUTDIR.value, smoke=_SMOKE.value, jobs=_JOBS.value, overrides=overrides
+    figures,
+    _SCALE.value,
+    _OUTDIR.value,
+    runs=_RUNS.value,
+    smoke=_SMOKE.value,
+    jobs=_JOBS.value,
+    overrides=overrides,
   )
 
 

@@ -118,10 +118,20 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
     assert set(json.load(f)["self_bleu"]) == {"pearson", "spearman", "n"}
   mtime = os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl"))
 
+  # The runs shared one persistent compilation cache.
+  assert os.listdir(os.path.join(outdir, "jax_cache"))
+
+  # Rerun with one more named run: only that run trains, from the same warm-up.
   log.clear()
-  reproduce.reproduce(["prompt_entropy"], "toy", outdir, smoke=True, jobs=2, log=log.append)
-  assert not [line for line in log if line.startswith("train ")]
+  reproduce.reproduce(
+    ["prompt_entropy"], "toy", outdir, runs=["adv_nonneg_only"], smoke=True, log=log.append
+  )
+  assert [line.split(":")[0] for line in log if line.startswith("train ")] == [
+    "train adv_nonneg_only"
+  ]
   assert "skip grpo (complete)" in log and "skip clip_higher (complete)" in log
+  with open(os.path.join(outdir, "results.md")) as f:
+    assert "| adv_nonneg_only |" in f.read()
   assert os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl")) == mtime
 
 
