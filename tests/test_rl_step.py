@@ -56,7 +56,8 @@ def _run(**rl_overrides):
     {"method": "entropy_bonus", "entropy_coef": 0.01},
     {"method": "adaptive_entropy", "entropy_coef": 0.01},
     {"method": "clip_cov", "cov_fraction": 0.05, "cov_bounds": (-10.0, 10.0)},
-    {"method": "kl_cov", "cov_fraction": 0.05},
+    # N = 2: KL-Cov's penalty is 0 on the on-policy first step and acts on the second.
+    {"method": "kl_cov", "cov_fraction": 0.05, "mini_batches": 2},
     {"method": "entropy_adv"},
     {"method": "rand_pos_clip", "rand_pos_clip_fraction": 0.5},
     {"method": "top_entropy"},
@@ -82,7 +83,7 @@ def test_every_method_trains_by_name(overrides):
   if method == "top_entropy":
     assert metrics["detached_frac"] == pytest.approx(0.8, abs=0.05)
   if method == "kl_cov":
-    assert metrics["kl_cov_loss"] >= 0 and metrics["loss"] != metrics["pg_loss"]
+    assert metrics["kl_cov_loss"] > 0 and metrics["loss"] != metrics["pg_loss"]
   if method in ("entropy_bonus", "adaptive_entropy"):
     assert metrics["entropy_coef"] == pytest.approx(0.01)
     assert metrics["entropy_bonus_loss"] < 0
@@ -115,7 +116,7 @@ def test_off_policy_updates_count_and_clip():
   assert m1["logp_mismatch"] < 1e-5
 
 
-@pytest.mark.parametrize("method", ["none", "clip_cov", "entropy_adv"])
+@pytest.mark.parametrize("method", ["none", "clip_cov", "kl_cov", "entropy_adv"])
 def test_sampler_old_logp_gives_the_recomputed_update(method):
   """old_logp = 'sampler' reuses the sampler's log-probs and entropies instead of a forward pass:
   at temperature 1 the N = 4 steps, metrics and controllers match the recomputed ones."""
@@ -123,6 +124,8 @@ def test_sampler_old_logp_gives_the_recomputed_update(method):
   common.update(lambda_schedule="entropy_guided", entropy_target=0.0)
   if method == "clip_cov":
     common.update(cov_fraction=0.05, cov_bounds=(-10.0, 10.0))
+  if method == "kl_cov":
+    common.update(cov_fraction=0.05)
   _, ref_params, ref_controllers, ref = _run(old_logp="recompute", **common)
   _, params, controllers, got = _run(old_logp="sampler", **common)
   assert ref.pop("logp_mismatch") < 1e-5 and "logp_mismatch" not in got

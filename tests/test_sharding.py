@@ -121,7 +121,8 @@ def test_smoke_training_matches_across_meshes(mesh_runs, shape):
 def test_rl_update_sharded_equals_unsharded(overrides):
   """One GRPO iteration (N = 2 updates) on a (2, 2, 2) mesh equals the single-device one; for
   Clip-Cov / KL-Cov this means the same tokens were selected from the global batch."""
-  single = test_rl_step._run(mini_batches=2, **overrides)
+  # test_train.smoke_config recomputes the old log-probs; so does the reference.
+  single = test_rl_step._run(mini_batches=2, old_logp="recompute", **overrides)
   mesh = sharding.make_mesh((2, 2, 2))
   graphdef, params, out, rewards = test_rl_step._rollout()
   params = jax.device_put(params, sharding.state_shardings(params, mesh))

@@ -214,6 +214,7 @@ def test_validate_config_names_field_and_fix(field, value, message):
 def test_batch_must_divide_over_data_devices():
   config = default_config.get_config()
   config.rollout.prompts_per_step, config.rollout.group_size = 3, 3
+  config.rl.micro_batches = 1  # 9 rows do not split into the default's 4 micro-batches
   with pytest.raises(config_validation.ConfigError, match="divisible by the 8 devices"):
     config_validation.validate_config(config, num_devices=8)
   config_validation.validate_config(config, num_devices=1)

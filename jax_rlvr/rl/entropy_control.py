@@ -36,6 +36,11 @@ import jax.numpy as jnp
 from jax_rlvr.rl.losses import aggregate_loss, broadcast_adv
 
 _BUDGET_GUARD = 1.0 + 1e-6
+# KL-Cov's |log π_θ - log π_old| has its kink at 0, where every on-policy step starts. There the
+# two log-probs differ only by rounding (two forward passes, or the sampler's and the trainer's,
+# agree to ~1e-6), and the sign of that noise would set a full-size ±β gradient. Differences up to
+# this tolerance count as zero.
+KL_COV_TOLERANCE = 1e-4
 
 
 # -------------------------------------------------------------------------------------------------
@@ -253,7 +258,8 @@ def kl_cov_loss(
   """KL-Cov penalty (Cui et al. 2025): β·|log π_θ - log π_old| on the ``kl_cov_mask`` tokens.
 
   Returns aggregate(β·|log π_θ - log π_old|·selected), aggregated like the policy loss (same
-  denominator); add it to ``policy_loss``. Defaults k = 2e-4, β = 1. In Cui et al. KL-Cov replaces
+  denominator), with differences of at most KL_COV_TOLERANCE counted as 0 (the on-policy kink);
+  add it to ``policy_loss``. Defaults k = 2e-4, β = 1. In Cui et al. KL-Cov replaces
   the ratio clipping, i.e. pair it with ``policy_loss(..., clip=False)`` to follow them.
 
   Args:
@@ -276,7 +282,9 @@ def kl_cov_loss(
     - jax.lax.stop_gradient(jnp.asarray(old_logp_BT, jnp.float32)),
     0.0,
   )
-  return aggregate_loss(beta * jnp.abs(diff_BT) * selected_BT, mask_BT, agg, normaliser)
+  off_kink_BT = jnp.abs(jax.lax.stop_gradient(diff_BT)) > KL_COV_TOLERANCE
+  penalty_BT = jnp.where(off_kink_BT, jnp.abs(diff_BT), 0.0)
+  return aggregate_loss(beta * penalty_BT * selected_BT, mask_BT, agg, normaliser)
 
 
 @jax.jit

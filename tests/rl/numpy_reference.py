@@ -282,6 +282,7 @@ def kl_cov_loss(logp, old_logp, adv, mask, kl_ratio, beta, agg="token-mean"):
   """Returns (loss, d loss / d logp)."""
   sel = kl_cov_selection(logp, adv, mask, kl_ratio)
   d = np.asarray(logp, np.float64) - np.asarray(old_logp, np.float64)
+  d = np.where(np.abs(d) > 1e-4, d, 0.0)  # the on-policy kink's rounding tolerance
   coef = agg_coefficients(mask, agg)
   return float(np.sum(coef * beta * np.abs(d) * sel)), coef * beta * np.sign(d) * sel
 

@@ -156,6 +156,19 @@ def test_kl_cov_matches_reference():
   assert one.sum() == 1 and cov[one > 0][0] == cov.max()
 
 
+def test_kl_cov_has_no_gradient_from_rounding_noise_on_policy():
+  """On the on-policy step log π_old equals log π_θ up to rounding; the sign of that noise must
+  not set the penalty's gradient (|Δ| has its kink at 0)."""
+  logp, _, adv, _, mask = _batch()
+  noise = np.random.default_rng(0).normal(0, 1e-6, logp.shape).astype(np.float32)
+  loss_fn = lambda lp: ec.kl_cov_loss(lp, logp + noise, adv, mask, kl_ratio=0.05)
+  value, grad = jax.value_and_grad(loss_fn)(jnp.asarray(logp))
+  assert float(value) == 0.0 and not np.asarray(grad).any()
+  # A real drift is penalised: the selected tokens get gradient ±β / (response tokens).
+  value, grad = jax.value_and_grad(loss_fn)(jnp.asarray(logp + 0.01))
+  assert float(value) > 0 and np.count_nonzero(np.asarray(grad)) == int(0.05 * mask.sum())
+
+
 @pytest.mark.parametrize("fraction", [2e-4, 0.1])
 def test_rand_pos_clip_matches_reference(fraction):
   _, _, adv, _, mask = _batch()
