@@ -116,6 +116,21 @@ def test_off_policy_updates_count_and_clip():
   assert m1["logp_mismatch"] < 1e-5
 
 
+def _assert_same_update(ref, got):
+  """Two `_run` results (N = 4 off-policy steps) agree in metrics, parameters and controllers."""
+  (_, ref_params, ref_controllers, ref_metrics), (_, params, controllers, metrics) = ref, got
+  assert ref_metrics["clip_frac_low"] + ref_metrics["clip_frac_high"] > 0  # steps 2-4 off-policy
+  assert metrics.keys() == ref_metrics.keys()
+  for key in ref_metrics:
+    assert metrics[key] == pytest.approx(ref_metrics[key], rel=1e-4, abs=1e-6), key
+  # Adam divides by √v: summation-order noise on near-zero gradients shows as ~1e-5 absolute
+  # differences on parameters of scale 0.02 (as in the sharded-vs-unsharded parity tests).
+  for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(params), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
+  for a, b in zip(jax.tree.leaves(ref_controllers), jax.tree.leaves(controllers), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["none", "kl_cov"])
 def test_sampler_old_logp_gives_the_recomputed_update(method):
   """old_logp = 'sampler' reuses the sampler's log-probs and entropies instead of a forward pass:
@@ -124,17 +139,10 @@ def test_sampler_old_logp_gives_the_recomputed_update(method):
   common.update(lambda_schedule="entropy_guided", entropy_target=0.0)
   if method == "kl_cov":
     common.update(cov_fraction=0.05)
-  _, ref_params, ref_controllers, ref = _run(old_logp="recompute", **common)
-  _, params, controllers, got = _run(old_logp="sampler", **common)
-  assert ref.pop("logp_mismatch") < 1e-5 and "logp_mismatch" not in got
-  assert ref["clip_frac_low"] + ref["clip_frac_high"] > 0
-  assert got.keys() == ref.keys()
-  for key in ref:
-    assert got[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-6), key
-  for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(params), strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
-  for a, b in zip(jax.tree.leaves(ref_controllers), jax.tree.leaves(controllers), strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+  ref = _run(old_logp="recompute", **common)
+  got = _run(old_logp="sampler", **common)
+  assert ref[3].pop("logp_mismatch") < 1e-5 and "logp_mismatch" not in got[3]
+  _assert_same_update(ref, got)
 
 
 @pytest.mark.parametrize(
@@ -169,19 +177,10 @@ def test_gradient_accumulation_equals_one_pass(overrides):
   """micro_batches = 4 sums 4 micro-batches' gradients per optimiser step: the same N = 4 steps,
   parameters, metrics and controllers as one pass per mini-batch, for every aggregation."""
   common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, **overrides)
-  _, ref_params, ref_controllers, ref = _run(micro_batches=1, **common)
-  _, params, controllers, got = _run(micro_batches=4, **common)
-  assert got["num_updates"] == ref["num_updates"] == 4
-  assert ref["clip_frac_low"] + ref["clip_frac_high"] > 0  # later steps are off-policy
-  assert got.keys() == ref.keys()
-  for key in ref:
-    assert got[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-6), key
-  # Adam divides by √v: summation-order noise on near-zero gradients shows as ~1e-5 absolute
-  # differences on parameters of scale 0.02 (as in the sharded-vs-unsharded parity tests).
-  for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(params), strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
-  for a, b in zip(jax.tree.leaves(ref_controllers), jax.tree.leaves(controllers), strict=True):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5)
+  ref = _run(micro_batches=1, **common)
+  got = _run(micro_batches=4, **common)
+  assert got[3]["num_updates"] == ref[3]["num_updates"] == 4
+  _assert_same_update(ref, got)
 
 
 def test_masking_methods_select_within_each_micro_batch():
