@@ -19,6 +19,7 @@ from jax_rlvr.models import (
   positions_from_mask,
 )
 from jax_rlvr.models.policy import apply_rope, rope_inv_freq
+from tests.numerics import assert_f32_close
 
 CFG = ModelConfig(
   vocab_size=31,
@@ -425,4 +426,4 @@ def test_hf_round_trip_keeps_run_choices_like_remat(tmp_path):
   loaded = load_hf_checkpoint(str(tmp_path), "float32", remat=True)
   assert loaded.cfg.remat and not policy.cfg.remat
   tokens = jnp.arange(6, dtype=jnp.int32)[None] % 17
-  np.testing.assert_allclose(loaded(tokens), policy(tokens), atol=1e-6)
+  assert_f32_close(loaded(tokens), policy(tokens))
