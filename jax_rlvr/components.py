@@ -16,6 +16,7 @@ from jax_rlvr.data import builders, diversity_subsets, math_datasets, pipeline, 
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer, printable_ascii_tokenizer
+from jax_rlvr.models.gguf_import import resolve_model_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,7 +120,7 @@ def build_tokenizer(config: ml_collections.ConfigDict):
     return build_task(config).char_tokenizer()
   from jax_rlvr.models.hf_tokenizer import load_tokenizer
 
-  return load_tokenizer(config.tokenizer.path)
+  return load_tokenizer(resolve_model_path(config.tokenizer.path))
 
 
 def run_choices(model_config: ml_collections.ConfigDict) -> dict:
@@ -140,7 +141,11 @@ def build_policy(config: ml_collections.ConfigDict, tokenizer, mesh=None) -> Pol
     from jax_rlvr.models.hf_checkpoint import load_hf_checkpoint
 
     return load_hf_checkpoint(
-      m.hf_checkpoint, dtype=m.dtype, param_dtype=m.param_dtype, mesh=mesh, **run_choices(m)
+      resolve_model_path(m.hf_checkpoint),
+      dtype=m.dtype,
+      param_dtype=m.param_dtype,
+      mesh=mesh,
+      **run_choices(m),
     )
   model_config = get_preset(
     m.preset,
