@@ -34,9 +34,11 @@ def _raw(tmp_path, name, file):
   return str(tmp_path / "raw" / name / file)
 
 
-_DAPO_PROMPT = (
-  math_datasets._DAPO_PREFIX + "What is $1+1$?" + math_datasets._DAPO_SUFFIX  # noqa: SLF001
-)
+def _dapo_prompt(problem):
+  return math_datasets._DAPO_PREFIX + problem + math_datasets._DAPO_SUFFIX  # noqa: SLF001
+
+
+_DAPO_PROMPT = _dapo_prompt("What is $1+1$?")
 
 
 def _dapo_row(prompt, truth, index):
@@ -49,20 +51,39 @@ def _dapo_row(prompt, truth, index):
   }
 
 
-def test_dapo_parquet_dedupes_and_strips_the_instruction(tmp_path):
+def test_dapo_snapshot_dedupes_drops_conflicts_and_counts(tmp_path):
+  chinese = "求 $x$，使得 $x^2=9$ 且 $x>0$。"  # no DAPO instruction around it
   rows = [
     _dapo_row(_DAPO_PROMPT, "2", "a"),
     _dapo_row("Find $x$ if $x^2=4$, $x>0$.", "2", "b"),
     _dapo_row(_DAPO_PROMPT, "2", "c"),  # the release repeats every problem
+    _dapo_row(_dapo_prompt("Find $y$."), "5", "d"),
+    _dapo_row(_dapo_prompt("Find $y$."), "6", "e"),  # the same prompt with another answer
+    _dapo_row(chinese, "3", "f"),
+    _dapo_row(_dapo_prompt("Find $y$."), "5", "g"),
+    _dapo_row(_DAPO_PROMPT, "2", "h"),
   ]
-  _write_parquet(_raw(tmp_path, "dapo_math_17k", "dapo-math-17k.parquet"), rows)
+  # The release's layout: data/dapo-math-17k.parquet in the snapshot folder.
+  _write_parquet(_raw(tmp_path, "dapo_math_17k", "data/dapo-math-17k.parquet"), rows)
   sources = _prepare(tmp_path, "dapo_math_17k")
   assert set(sources) == {"train"}
   train = _decoded(sources["train"])
-  assert [r["prompt"] for r in train] == ["What is $1+1$?", "Find $x$ if $x^2=4$, $x>0$."]
-  assert [r["id"] for r in train] == ["dapo_math_17k/a", "dapo_math_17k/b"]
-  assert {r["answer"] for r in train} == {"2"} and {r["source"] for r in train} == {"dapo_math_17k"}
+  assert [r["prompt"] for r in train] == [
+    "What is $1+1$?",
+    "Find $x$ if $x^2=4$, $x>0$.",
+    chinese,
+  ]
+  assert [r["id"] for r in train] == ["dapo_math_17k/a", "dapo_math_17k/b", "dapo_math_17k/f"]
+  assert [r["answer"] for r in train] == ["2", "2", "3"]
+  assert {r["source"] for r in train} == {"dapo_math_17k"}
   assert all(set(r) == set(builders.FEATURE_NAMES) for r in train)
+
+  read = math_datasets.prepare_report("dapo_math_17k", tmp_path / "raw")["train"]
+  assert (read.rows, read.problems, read.duplicates, read.conflicts) == (8, 3, 2, 1)
+  assert read.dropped == {math_datasets.DUPLICATE: 2, math_datasets.CONFLICT: 3}
+  assert read.unstripped == 2  # the Chinese prompt and the bare English one
+  assert any("2 verl-format prompts lack the DAPO instruction" in w for w in read.warnings)
+  assert any("1 prompts appear with different answers" in w for w in read.warnings)
 
 
 def test_math500_jsonl(tmp_path):
@@ -239,3 +260,203 @@ def test_boxed_content_balances_braces():
   assert math_datasets.boxed_content("\\fbox{7}") == "7"
   assert math_datasets.boxed_content("\\boxed{unclosed") is None
   assert math_datasets.boxed_content("none") is None
+
+
+def _aops_url(year, contest, number):
+  return (
+    f"https://artofproblemsolving.com/wiki/index.php/{year}_{contest}_Problems/Problem_{number}"
+  )
+
+
+def test_gsm8k_snapshot_reads_main_only(tmp_path):
+  # openai/gsm8k: main/ and socratic/ hold the same questions (socratic adds sub-questions).
+  for config, step in (("main", ""), ("socratic", "How many? ** ")):
+    for split, question in (("train", "Q1"), ("test", "Q2")):
+      path = f"{config}/{split}-00000-of-00001.parquet"
+      rows = [{"question": question, "answer": f"{step}2+2 = <<2+2=4>>4\n#### 4"}]
+      _write_parquet(_raw(tmp_path, "gsm8k", path), rows)
+  sources = _prepare(tmp_path, "gsm8k")
+  assert [(r["prompt"], r["answer"]) for r in _decoded(sources["train"])] == [("Q1", "4")]
+  assert [(r["prompt"], r["answer"]) for r in _decoded(sources["test"])] == [("Q2", "4")]
+  read = math_datasets.prepare_report("gsm8k", tmp_path / "raw")
+  assert [os.path.relpath(p, tmp_path / "raw" / "gsm8k") for p in read["train"].files] == [
+    "main/train-00000-of-00001.parquet"
+  ]
+  assert any("1 problems, the benchmark has 7473" in w for w in read["train"].warnings)
+
+
+def test_gsm8k_auto_converted_layout_matches_split_folders(tmp_path):
+  # The auto-converted Parquet layout names the split by a folder: main/train/0000.parquet.
+  for split, question in (("train", "Q1"), ("test", "Q2")):
+    rows = [{"question": question, "answer": "#### 1,000"}, {"question": "Q3", "answer": "#### 7"}]
+    _write_parquet(_raw(tmp_path, "gsm8k", f"main/{split}/0000.parquet"), rows[:1])
+    _write_parquet(_raw(tmp_path, "gsm8k", f"main/{split}/0001.parquet"), rows[1:])
+  sources = _prepare(tmp_path, "gsm8k")
+  assert [r["prompt"] for r in _decoded(sources["train"])] == ["Q1", "Q3"]
+  assert [r["answer"] for r in _decoded(sources["test"])] == ["1000", "7"]
+
+
+def test_aime2025_snapshot_reads_part_folders_in_order(tmp_path):
+  # yentinglin/aime_2025: part I and part II in their own folders.
+  for part, problems in (("part2", [("B", "2")]), ("part1", [("A", "1"), ("C", "003")])):
+    rows = [{"problem": p, "answer": a, "year": 2025} for p, a in problems]
+    _write_parquet(_raw(tmp_path, "aime_2025", f"{part}/train-00000-of-00001.parquet"), rows)
+  test = _decoded(_prepare(tmp_path, "aime_2025")["test"])
+  assert [(r["prompt"], r["answer"]) for r in test] == [("A", "1"), ("C", "3"), ("B", "2")]
+
+
+def test_h4_aime2024_zero_padded_answers_are_normalised(tmp_path):
+  rows = [
+    {
+      "id": 86,
+      "problem": "Find the number of paths.",
+      "solution": "So the answer is $\\boxed{055}$.",
+      "answer": "055",
+      "url": _aops_url(2024, "AIME_II", 6),
+      "year": "2024",
+    },
+    {
+      "id": 60,
+      "problem": "Find $m+n$.",
+      "solution": "...",
+      "answer": "204",
+      "url": _aops_url(2024, "AIME_I", 1),
+      "year": "2024",
+    },
+  ]
+  _write_parquet(_raw(tmp_path, "aime_2024", "data/train-00000-of-00001.parquet"), rows)
+  test = _decoded(_prepare(tmp_path, "aime_2024")["test"])
+  assert [(r["answer"], r["id"]) for r in test] == [("55", "aime_2024/86"), ("204", "aime_2024/60")]
+
+
+def test_normalise_answer_only_touches_all_digit_answers():
+  assert [math_datasets.normalise_answer(a) for a in ("055", "000", "7", "0.50", "-05", "05x")] == [
+    "55",
+    "0",
+    "7",
+    "0.50",
+    "-05",
+    "05x",
+  ]
+
+
+def test_over_wide_aime_release_keeps_the_benchmark_year(tmp_path):
+  # AI-MO/aimo-validation-aime: AIME 2022-2024, 90 problems, the year only in the url.
+  rows = [
+    {"id": i, "problem": f"P{year}-{part}-{n}", "answer": float(n), "url": _aops_url(year, part, n)}
+    for i, (year, part, n) in enumerate(
+      (year, part, n)
+      for year in (2022, 2023, 2024)
+      for part in ("AIME_I", "AIME_II")
+      for n in range(1, 16)
+    )
+  ]
+  _write_parquet(_raw(tmp_path, "aime_2024", "data/train-00000-of-00001.parquet"), rows)
+  test = _decoded(_prepare(tmp_path, "aime_2024")["test"])
+  assert len(test) == 30
+  assert {r["prompt"].split("-")[0] for r in test} == {"P2024"}
+  assert {r["prompt"].split("-")[1] for r in test} == {"AIME_I", "AIME_II"}
+  read = math_datasets.prepare_report("aime_2024", tmp_path / "raw")["test"]
+  assert read.dropped == {"year 2022, not 2024": 30, "year 2023, not 2024": 30}
+  assert read.warnings == []  # the benchmark's 30 problems
+
+
+def test_over_wide_amc_release_keeps_2023_and_warns_on_the_count(tmp_path):
+  # AI-MO/aimo-validation-amc: AMC 12 2022-2023 with float answers.
+  rows = [
+    {"id": 0, "problem": "Old.", "answer": 3.0, "url": _aops_url(2022, "AMC_12A", 4)},
+    {"id": 1, "problem": "How many?", "answer": 27.0, "url": _aops_url(2023, "AMC_12A", 1)},
+    {"id": 2, "problem": "Find k.", "answer": 0.5, "url": _aops_url(2023, "AMC_12B", 9)},
+    {"id": 3, "problem": "No year.", "answer": 4.0, "url": "u"},  # kept: nothing to go by
+  ]
+  _write_parquet(_raw(tmp_path, "amc_2023", "data/train-00000-of-00001.parquet"), rows)
+  test = _decoded(_prepare(tmp_path, "amc_2023")["test"])
+  assert [(r["prompt"], r["answer"]) for r in test] == [
+    ("How many?", "27"),
+    ("Find k.", "0.5"),
+    ("No year.", "4"),
+  ]
+  read = math_datasets.prepare_report("amc_2023", tmp_path / "raw")["test"]
+  assert read.dropped == {"year 2022, not 2023": 1}
+  assert read.warnings == [
+    "amc_2023 test: 3 problems, the benchmark has 40; check that the files are the benchmark's "
+    "(the report of scripts/prepare_data.py lists them)."
+  ]
+
+
+@pytest.mark.parametrize("name", ["aime_2024", "amc_2023", "math_500", "minerva_math"])
+def test_answer_from_the_last_boxed_of_the_solution(tmp_path, name):
+  # math-ai/aime24 and similar: problem, solution, url and no answer field.
+  rows = [
+    {
+      "problem": "Find $n$.",
+      "solution": "First $\\boxed{1}$, then $n=\\boxed{025}$.",
+      "url": _aops_url(*((2024, "AIME_I") if name == "aime_2024" else (2023, "AMC_12A")), 2),
+    }
+  ]
+  _write_jsonl(_raw(tmp_path, name, "test.jsonl"), rows)
+  test = _decoded(_prepare(tmp_path, name)["test"])
+  assert [(r["prompt"], r["answer"]) for r in test] == [("Find $n$.", "25")]
+
+
+@pytest.mark.parametrize("name", ["aime_2024", "math_500", "gsm8k"])
+def test_verl_format_benchmark_is_deduplicated(tmp_path, name):
+  # BytedTsinghua-SIA/AIME-2024: DAPO rows, every problem repeated 32 times.
+  problems = [("Find $a$.", "055"), ("Find $b$.", "12"), ("Find $c$.", "7")]
+  rows = [
+    _dapo_row(_dapo_prompt(problem), answer, f"{i}-{repeat}")
+    for repeat in range(32)
+    for i, (problem, answer) in enumerate(problems)
+  ]
+  splits = ("train", "test") if name == "gsm8k" else ("test",)
+  for split in splits:
+    _write_parquet(_raw(tmp_path, name, f"data/{split}-aime-2024.parquet"), rows)
+  sources = _prepare(tmp_path, name)
+  for split in splits:
+    records = _decoded(sources[split])
+    assert [(r["prompt"], r["answer"]) for r in records] == [
+      ("Find $a$.", "55"),
+      ("Find $b$.", "12"),
+      ("Find $c$.", "7"),
+    ]
+    assert [r["id"] for r in records] == [f"{name}/0-0", f"{name}/1-0", f"{name}/2-0"]
+  read = math_datasets.prepare_report(name, tmp_path / "raw")[splits[0]]
+  assert (read.rows, read.problems, read.duplicates, read.unstripped) == (96, 3, 93, 0)
+
+
+def test_prepare_report_counts_and_prints(tmp_path):
+  rows = [
+    _dapo_row(_DAPO_PROMPT, "2", "a"),
+    _dapo_row(_DAPO_PROMPT, "2", "b"),
+    _dapo_row(_dapo_prompt("Find $y$."), "5", "c"),
+    _dapo_row(_dapo_prompt("Find $y$."), "6", "d"),
+    _dapo_row(_dapo_prompt("Find $z$."), "1", "e"),
+    _dapo_row(_dapo_prompt("Find $w$."), "04", "f"),
+    _dapo_row(_dapo_prompt("Find $v$."), "9", "g"),
+  ]
+  _write_parquet(_raw(tmp_path, "dapo_math_17k", "data/dapo-math-17k.parquet"), rows[:4])
+  _write_jsonl(_raw(tmp_path, "dapo_math_17k", "extra.jsonl"), rows[4:])
+  raw, tfds_dir = tmp_path / "raw", tmp_path / "tfds"
+  for _ in range(2):  # prepares, then reads the files again for the report of a cached dataset
+    reads = math_datasets.prepare_report("dapo_math_17k", raw, tfds_dir)
+    read = reads["train"]
+    assert (read.rows, read.problems, read.duplicates, read.conflicts) == (7, 4, 1, 1)
+    assert read.dropped == {math_datasets.DUPLICATE: 1, math_datasets.CONFLICT: 2}
+  records = _decoded(math_datasets.prepare_math("dapo_math_17k", tfds_dir, raw)["train"])
+  assert records == read.records
+  text = math_datasets.format_report("dapo_math_17k", reads, str(raw / "dapo_math_17k"))
+  assert text.splitlines() == [
+    "dapo_math_17k train:",
+    "  files (2):",
+    "    data/dapo-math-17k.parquet: 4 rows",
+    "    extra.jsonl: 3 rows",
+    "  rows 7, problems 4, duplicates 1, conflicts 1, prompts without the DAPO instruction 0",
+    "  dropped rows:",
+    f"    {math_datasets.DUPLICATE}: 1",
+    f"    {math_datasets.CONFLICT}: 2",
+    "  warning: dapo_math_17k train: 1 prompts appear with different answers and were dropped.",
+    "  first 3 problems:",
+    "    dapo_math_17k/a: 'What is $1+1$?' -> '2'",
+    "    dapo_math_17k/e: 'Find $z$.' -> '1'",
+    "    dapo_math_17k/f: 'Find $w$.' -> '4'",
+  ]
