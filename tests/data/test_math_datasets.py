@@ -408,9 +408,13 @@ def test_verl_format_benchmark_is_deduplicated(tmp_path, name):
     for repeat in range(32)
     for i, (problem, answer) in enumerate(problems)
   ]
-  splits = ("train", "test") if name == "gsm8k" else ("test",)
-  for split in splits:
-    _write_parquet(_raw(tmp_path, name, f"data/{split}-aime-2024.parquet"), rows)
+  if name == "gsm8k":  # verl's own GSM8K files: train.parquet and test.parquet
+    splits = ("train", "test")
+    for split in splits:
+      _write_parquet(_raw(tmp_path, name, f"{split}.parquet"), rows)
+  else:
+    splits = ("test",)
+    _write_parquet(_raw(tmp_path, name, "data/aime-2024.parquet"), rows)
   sources = _prepare(tmp_path, name)
   for split in splits:
     records = _decoded(sources[split])
