@@ -367,7 +367,7 @@ class LocalMathBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   def read_split(cls, files: Sequence[str], split: str) -> SplitRead:
     """Reads, filters and de-duplicates the files of one split (see the module docstring)."""
     rows_per_file, dropped = {}, collections.Counter()
-    problems: list[_Problem | None] = []
+    problems: list[_Problem] = []
     verl_index: dict[str, int] = {}  # prompt -> position in `problems` of verl-format rows
     for path in files:
       rows_per_file[path] = 0
@@ -432,13 +432,15 @@ class LocalMathBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
         f"{name}: {read.conflicts} prompts appear with different answers and were dropped."
       )
     logging.info(
-      "%s: %d files, %d rows, %d problems, %d duplicates, %d conflicts, dropped %s.",
+      "%s: %d files, %d rows, %d problems, %d duplicates, %d conflicts, %d un-stripped prompts, "
+      "dropped %s.",
       name,
       len(files),
       read.rows,
       read.problems,
       read.duplicates,
       read.conflicts,
+      read.unstripped,
       dict(dropped),
     )
     for warning in read.warnings:
