@@ -96,6 +96,10 @@ def base_config() -> ml_collections.ConfigDict:
   # policy that sampled (as veRL); "sampler" = the values the sampler computed while decoding, the
   # same distribution at temperature 1 without truncation in float32 (validated), one pass fewer.
   c.rl.old_logp = "sampler"
+  # The update computes over the rollout's longest real prompt and response (rounded up to a
+  # multiple of this), not over data.max_prompt_len + rollout.max_new_tokens: the dropped columns
+  # are padding in every row, so only rounding changes. 0 = off.
+  c.rl.pad_bucket = 8
   # λ, the weight of positive-advantage tokens: constant | stage | epoch | entropy_guided | pi
   c.rl.lambda_schedule = "constant"
   c.rl.pos_weight = 1.0  # λ of the constant schedule (1.0 = GRPO, 0.0 = "Adv ≤ 0 only")

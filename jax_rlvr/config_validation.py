@@ -198,6 +198,7 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     f"the rollout batch of {batch} responses must split evenly into mini-batches.",
   )
   # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
+  _check(rl.pad_bucket >= 0, "rl.pad_bucket", rl.pad_bucket, "use 0 (off) or a bucket >= 1.")
   micro = rl.micro_batches
   _check(micro >= 1, "rl.micro_batches", micro, "use >= 1 (1 = no gradient accumulation).")
   _check(

@@ -269,3 +269,38 @@ def sample(
   """`generate` on an NNX policy (splits it; see `generate` for the arguments)."""
   graphdef, params = nnx.split(policy)
   return generate(graphdef, params, prompt_tokens_BP, prompt_mask_BP, key, config)
+
+
+def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:
+  """`out` without the padding columns no row uses, for an update that computes over fewer tokens.
+
+  Prompts are left-padded to P and responses right-padded to N; this keeps the last
+  p' = ceil(p / bucket) * bucket prompt columns and the first n' response columns alike (capped at
+  P and N), where p and n are the longest real prompt and response of the whole (global) batch.
+  Dropped columns are masked in every row, so the update changes only by float rounding; rounding
+  up to a multiple of `bucket` keeps the number of distinct shapes, hence compilations, small.
+  """
+  P, N = out.prompt_tokens_BP.shape[1], out.response_tokens_BN.shape[1]
+  # Maxima over the global batch: every process computes the same shapes.
+  p = int(jnp.max(jnp.sum(out.prompt_mask_BP.astype(jnp.int32), axis=1)))
+  n = int(jnp.max(out.lengths_B))
+
+  def rounded(length, cap):
+    return min(cap, max(bucket, -(-length // bucket) * bucket))
+
+  P_new, N_new = rounded(p, P), rounded(n, N)
+  if (P_new, N_new) == (P, N):
+    return out
+  fields = {
+    "prompt_tokens_BP": out.prompt_tokens_BP[:, P - P_new :],
+    "prompt_mask_BP": out.prompt_mask_BP[:, P - P_new :],
+  }
+  for name in (
+    "response_tokens_BN",
+    "response_mask_BN",
+    "sample_logp_BN",
+    "policy_logp_BN",
+    "entropy_BN",
+  ):
+    fields[name] = getattr(out, name)[:, :N_new]
+  return out.replace(**fields)

@@ -259,6 +259,8 @@ class Trainer:
       self.sampling_config,
     )
     out = self._batch_sharded(out)
+    if c.rl.pad_bucket:
+      out = sampling.trim_padding(out, c.rl.pad_bucket)
     # Each process decodes and grades the rows it sampled.
     response_tokens, lengths = sharding.global_batch_to_host(
       (out.response_tokens_BN, out.lengths_B)

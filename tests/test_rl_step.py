@@ -28,7 +28,7 @@ def _rollout():
   return graphdef, params, out, rewards
 
 
-def _run(**rl_overrides):
+def _run(rollout_fn=None, **rl_overrides):
   config = default_config.get_config("smoke")
   config.rollout.prompts_per_step, config.rollout.group_size = P, G
   config.num_steps = 4
@@ -36,6 +36,8 @@ def _run(**rl_overrides):
     config.rl[key] = value
   config_validation.validate_config(config, num_devices=8)
   graphdef, params, out, rewards = _rollout()
+  if rollout_fn is not None:
+    out = rollout_fn(out)
   hp = rl_step.RLHyperParams.from_config(config)
   optimizer = train.make_optimizer(1e-3, 1, config.optim)
   ref = jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None
@@ -231,3 +233,44 @@ def test_remat_policy_gives_the_same_update_with_chunked_scoring_and_accumulatio
   assert float(metrics["loss"]) == pytest.approx(float(ref["loss"]), rel=1e-5, abs=1e-7)
   for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(new_params), strict=True):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
+
+
+def _extra_padding(out, columns=3):
+  """The rollout with `columns` more masked columns left of the prompts (as data.max_prompt_len
+  leaves) and right of the responses (as rollout.max_new_tokens leaves)."""
+  B = out.prompt_tokens_BP.shape[0]
+  pad = jnp.zeros((B, columns), jnp.int32)
+  fields = {
+    "prompt_tokens_BP": jnp.concatenate([pad + 5, out.prompt_tokens_BP], 1),
+    "prompt_mask_BP": jnp.concatenate(
+      [pad.astype(out.prompt_mask_BP.dtype), out.prompt_mask_BP], 1
+    ),
+  }
+  for name in ("response_tokens_BN", "response_mask_BN", "sample_logp_BN", "policy_logp_BN"):
+    x = getattr(out, name)
+    fields[name] = jnp.concatenate([x, pad.astype(x.dtype)], 1)
+  fields["entropy_BN"] = jnp.concatenate([out.entropy_BN, pad.astype(jnp.float32) + 0.7], 1)
+  return out.replace(**fields)
+
+
+def test_trim_padding_drops_only_columns_no_row_uses():
+  _, _, out, _ = _rollout()
+  padded = _extra_padding(out)
+  trimmed = sampling.trim_padding(padded, bucket=1)
+  for name in ("prompt_tokens_BP", "prompt_mask_BP", "response_tokens_BN", "entropy_BN"):
+    np.testing.assert_array_equal(getattr(trimmed, name), getattr(out, name), err_msg=name)
+  bucketed = sampling.trim_padding(padded, bucket=4)
+  # 6 real prompt columns -> 8; 8 response columns stay 8 (a row runs to max_new_tokens).
+  assert bucketed.prompt_tokens_BP.shape[1] == 8 and bucketed.response_tokens_BN.shape[1] == N
+  assert sampling.trim_padding(out, bucket=1) is out  # nothing to trim
+
+
+@pytest.mark.parametrize("method", ["none", "top_entropy"])
+def test_trimmed_rollout_gives_the_same_update(method):
+  """The update over the trimmed rollout (fewer columns, recomputed old log-probs) equals the
+  update over the padded one: N = 4 steps, metrics, parameters."""
+  common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, method=method)
+  common.update(old_logp="recompute")
+  ref = _run(_extra_padding, **common)
+  got = _run(lambda out: sampling.trim_padding(_extra_padding(out), bucket=1), **common)
+  _assert_same_update(ref, got)
