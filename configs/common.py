@@ -45,6 +45,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.max_value = 9
   c.data.max_prompt_len = 16  # prompts are left-padded to this many tokens
   c.data.template = "none"  # prompt template (jax_rlvr.data.templates.TEMPLATES)
+  # How a response's answer is found and graded: "task" = the task's own way; "last_number" = the
+  # last number in the response equals the numeric answer (reasoning-gym arithmetic tasks, for
+  # small models that answer in prose).
+  c.data.answer_format = "task"
   # Task "math" (jax_rlvr/data/math_datasets.py): local files only, in <manual_dir>/<dataset>/.
   # "name" or "name:split"; the default split is train for dataset and test for eval_dataset.
   c.data.dataset = "dapo_math_17k"

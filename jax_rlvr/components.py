@@ -174,7 +174,11 @@ def build_sharded_policy(config: ml_collections.ConfigDict, tokenizer, mesh):
 
 
 def build_task(config: ml_collections.ConfigDict) -> Task:
-  return TASKS[config.data.task]
+  task = TASKS[config.data.task]
+  if config.data.answer_format == "last_number":
+    grade, extract = reasoning_gym_tasks.grade_last_number, reasoning_gym_tasks.last_number
+    return dataclasses.replace(task, grade=grade, extract_answer=extract)
+  return task
 
 
 def _data_dir(config, workdir: str) -> str:

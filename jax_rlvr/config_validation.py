@@ -78,6 +78,13 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
   )
   _one_of(c, "data.task", tuple(components.TASKS))
   _one_of(c, "data.template", tuple(templates.TEMPLATES))
+  _one_of(c, "data.answer_format", ("task", "last_number"))
+  _check(
+    c.data.answer_format == "task" or c.data.task.startswith("rg_"),
+    "data.answer_format",
+    c.data.answer_format,
+    "'last_number' grades reasoning-gym tasks (rg_*) only; use 'task'.",
+  )
   _check(
     c.warmup.steps == 0 or components.TASKS[c.data.task].has_demonstrations,
     "warmup.steps",

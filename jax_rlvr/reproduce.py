@@ -91,6 +91,15 @@ FIGURES = {
   "methods": [n for n in _METHODS if not n.startswith("adv_")],
   "table": _METHODS + ["clip_lower", "clip_tighter", "clip_free", "offpolicy_n2", "offpolicy_n4"],
 }
+# The real scale (SmolLM2-135M-Instruct on this CPU, ~25 min a run) runs the paper's central
+# directions only: GRPO collapse, the one-sign ablations, Clip-Higher at N = 4, and the two
+# controllers that hold entropy (δ = the starting entropy).
+REAL_FIGURES = {
+  "signs": ["grpo", "adv_nonneg_only", "adv_nonpos_only"],
+  "clipping": ["offpolicy_n4", "clip_higher"],
+  "methods": ["grpo", "ada_ent_reg_init", "pos_adv_entropy_guided"],
+}
+REAL_FIGURES["table"] = list(dict.fromkeys(n for runs in REAL_FIGURES.values() for n in runs))
 # Config sections a run's warm-up depends on (must match to share the warm-up).
 _WARMUP_KEYS = ("seed", "model", "tokenizer", "data", "warmup", "mesh")
 
@@ -110,12 +119,20 @@ def _module(name: str):
   return importlib.import_module(f"configs.paper.{name}")
 
 
+def figures_of(scale: str) -> dict:
+  """{figure: run names} drawn at `scale` (the real scale has a smaller set)."""
+  return REAL_FIGURES if scale == "real" else FIGURES
+
+
 def figure_runs(figure: str, scale: str) -> list[str]:
-  if figure not in FIGURES:
-    raise ValueError(f"Unknown figure {figure!r}; choose one of {sorted(FIGURES)} or all.")
+  figures = figures_of(scale)
+  if figure not in figures:
+    raise ValueError(
+      f"Unknown figure {figure!r} at scale {scale!r}; choose one of {sorted(figures)} or all."
+    )
   if figure == "diversity":
     return list(_module("data_diversity").sweep(scale))
-  return list(FIGURES[figure])
+  return list(figures[figure])
 
 
 def run_config(name: str, scale: str, smoke: bool):
@@ -236,9 +253,19 @@ class Reproduction:
     if os.path.isdir(os.path.join(src, "plots")):
       shutil.copytree(os.path.join(src, "plots"), os.path.join(workdir, "plots"))
 
+  def ensure_initial_eval(self):
+    """Without a warm-up: evaluates the starting policy once (<outdir>/runs/_initial, the grpo
+    config with num_steps = 0), so that initial_entropy() exists before any run starts."""
+    workdir = self.workdir("_initial")
+    if is_complete(workdir):
+      return
+    arg = f"{self.scale},{'smoke,' if self.smoke else ''}grpo"
+    self._train("_initial", "grpo", arg, {**self._common_overrides("_initial"), "num_steps": 0})
+
   def initial_entropy(self) -> float | None:
-    """Response entropy of the first eval of the shared warm-up (or of the grpo run)."""
-    for name in ("_warmup", "grpo"):
+    """Response entropy of the first eval of the shared warm-up (or of the starting policy, or of
+    the grpo run)."""
+    for name in ("_warmup", "_initial", "grpo"):
       evals = metric_writer.read_jsonl(os.path.join(self.workdir(name), "eval.jsonl"))
       if evals:
         return float(evals[0]["entropy"])
@@ -302,6 +329,9 @@ class Reproduction:
     if not todo:
       return
     warmup_config = self.ensure_warmup()
+    needs_delta = [n for n in todo if n in self._initial_entropy_runs(table[n][0])]
+    if needs_delta and warmup_config is None:
+      self.ensure_initial_eval()
     subsets = self.ensure_subsets(todo, warmup_config)
     jobs = []
     for name in todo:
@@ -310,7 +340,7 @@ class Reproduction:
       if name in subsets:
         overrides["data.train_subset"] = subsets[name]
         overrides["data.subset_dir"] = self.subset_dir()
-      if name in getattr(_module(module), "INITIAL_ENTROPY_RUNS", ()):
+      if name in self._initial_entropy_runs(module):
         delta = self.initial_entropy()
         if delta is not None:
           overrides["rl.entropy_target"] = f"{delta:.4f}"
@@ -321,6 +351,9 @@ class Reproduction:
       futures = [pool.submit(self._train, *job) for job in jobs]
       for future in futures:
         future.result()
+
+  def _initial_entropy_runs(self, module: str) -> tuple[str, ...]:
+    return getattr(_module(module), "INITIAL_ENTROPY_RUNS", {}).get(self.scale, ())
 
   # -- reading runs ------------------------------------------------------------------------------
 
@@ -346,6 +379,9 @@ class Reproduction:
       avg = next(k for k in last if k.startswith("avg@"))
       k = avg.split("@")[1]
       out.update({"avg@k": last[avg], "pass@k": last.get(f"pass@{k}"), "k": int(k)})
+    target = self.entropy_target(name)
+    if target is not None:
+      out["entropy_target"] = target
     return out
 
   def write_summary(self) -> dict:
@@ -541,7 +577,7 @@ def reproduce(
   for figure in figures:
     paths += rep.draw(figure)
   if "table" not in figures:
-    paths += rep.write_table(FIGURES["table"])
+    paths += rep.write_table(figure_runs("table", scale))
   rep.write_summary()
   paths.append(os.path.join(outdir, "summary.json"))
   for path in paths:

@@ -1,12 +1,13 @@
 r"""Reproduce a figure (or all) of the paper: run the sweeps it needs, then draw it.
 
-  python scripts/reproduce.py --figure NAME|all --scale toy|full --outdir DIR [--jobs 2] [--smoke]
-      [--set field=value ...] [--runs NAME,NAME,...]
+  python scripts/reproduce.py --figure NAME|all --scale toy|real|full --outdir DIR [--jobs 2]
+      [--smoke] [--set field=value ...] [--runs NAME,NAME,...]
 
 Figures: clipping, offpolicy, diversity, entropy_vs_diversity, calibration, prompt_entropy,
-methods, table. Runs already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the
-figure, every invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final entropy
-with EMA 0.6 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
+methods, table (the real scale, configs/smollm2.py: signs, clipping, methods, table). Runs
+already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the figure, every
+invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final entropy with EMA 0.6
+per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
 --runs trains named runs of configs/paper/*.py (e.g. grpo,adv_nonneg_only) besides or instead of
 a figure's. --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy;
 not for diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags  # noqa: E402
 
 _FIGURE = flags.DEFINE_string("figure", None, "A figure name or 'all'.")
-_SCALE = flags.DEFINE_enum("scale", "toy", ["toy", "full"], "Experiment scale.")
+_SCALE = flags.DEFINE_enum("scale", "toy", ["toy", "real", "full"], "Experiment scale.")
 _OUTDIR = flags.DEFINE_string("outdir", None, "Where runs, figures and tables go.")
 _JOBS = flags.DEFINE_integer("jobs", 2, "Training processes at once.")
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny runs: checks the pipeline end to end.")
@@ -46,7 +47,7 @@ def main(argv):
   if not _FIGURE.value and not _RUNS.value:
     raise app.UsageError("Give --figure NAME|all, --runs NAME,... or both.")
   if _FIGURE.value == "all":
-    figures = list(reproduce.FIGURES)
+    figures = list(reproduce.figures_of(_SCALE.value))
   else:
     figures = [_FIGURE.value] if _FIGURE.value else []
   overrides = {}

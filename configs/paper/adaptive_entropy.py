@@ -16,7 +16,8 @@ Expected (paper): entropy held near δ while performance rises (δ = 0.2: Avg@64
 
 from configs.paper import base
 
-INITIAL_ENTROPY_RUNS = ("ada_ent_reg_init",)
+# Runs whose δ scripts/reproduce.py sets to the measured starting entropy, per scale.
+INITIAL_ENTROPY_RUNS = {scale: ("ada_ent_reg_init",) for scale in base.SCALES}
 SWEEP = {
   "ada_ent_reg_0.2": {"rl.method": "adaptive_entropy", "rl.entropy_target": 0.2},
   "ada_ent_reg_init": {

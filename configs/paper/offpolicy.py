@@ -10,7 +10,10 @@ Expected (paper): more updates amplify the entropy trend, raise training reward 
 
 from configs.paper import base
 
-SWEEP = {f"offpolicy_n{n}": {"rl.mini_batches": n} for n in (1, 2, 4)}
+# At the real scale each of the N mini-batches of 64 / N rows is one pass (64 / 4 = 16 rows).
+SWEEP = {
+  f"offpolicy_n{n}": {"rl.mini_batches": n, "real/rl.micro_batches": 4 // n} for n in (1, 2, 4)
+}
 
 
 def sweep(scale):

@@ -230,6 +230,33 @@ def score(response: str, answer_json: str) -> float:
     return 0.0
 
 
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def last_number(response: str) -> str | None:
+  """The last integer or decimal in the response (data.answer_format = "last_number")."""
+  numbers = _NUMBER.findall(response[-MAX_ANSWER_CHARS:])
+  return numbers[-1] if numbers else None
+
+
+def score_last_number(response: str, answer_json: str) -> float:
+  """1.0 when the response's last number equals the entry's numeric answer, else 0.0.
+
+  For small models that answer in prose ("The answer is 7."): no answer tag or format is needed,
+  and whatever the response says after its answer must not be another number.
+  """
+  try:
+    number = last_number(response)
+    return float(number is not None and float(number) == float(json.loads(answer_json)["answer"]))
+  except (ValueError, KeyError, TypeError):
+    return 0.0
+
+
+def grade_last_number(responses: Sequence[str], answers: Sequence[str]) -> list[float]:
+  """Binary rewards by `score_last_number`, in input order."""
+  return [score_last_number(r, a) for r, a in zip(responses, answers, strict=True)]
+
+
 def grade(responses: Sequence[str], answers: Sequence[str]) -> list[float]:
   """Binary rewards, in input order; `answers` are the JSON `answer` fields of the records."""
   return [score(r, a) for r, a in zip(responses, answers, strict=True)]

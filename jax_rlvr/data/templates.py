@@ -6,7 +6,11 @@ Chosen by name in the config (`data.template`):
                turn asking for step-by-step reasoning and a \\boxed{} answer, the problem as
                the user turn, and an open assistant turn. For Qwen2.5(-Math) base and instruct
                models;
-  plain_boxed  the same instruction without chat tokens, for base models of other families.
+  plain_boxed  the same instruction without chat tokens, for base models of other families;
+  chatml_number  ChatML turns (SmolLM2-Instruct's chat format, `<|im_start|>` / `<|im_end|>`) with a
+               short system prompt, the problem and "Give only the final number." as the user
+               turn, and an open assistant turn: short numeric answers from small instruct models
+               (configs/smollm2.py; with data.answer_format = "last_number").
 
 The templates hold the special tokens as text; a Hugging Face tokenizer maps "<|im_start|>" etc.
 to their ids. Do not combine qwen_boxed with the character tokenizer (its alphabet lacks "|").
@@ -24,6 +28,11 @@ TEMPLATES: dict[str, str] = {
     "<|im_start|>assistant\n"
   ),
   "plain_boxed": f"Question: {{prompt}}\n{BOXED_INSTRUCTION}\nAnswer:",
+  "chatml_number": (
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "<|im_start|>user\n{prompt} Give only the final number.<|im_end|>\n"
+    "<|im_start|>assistant\n"
+  ),
 }
 
 
