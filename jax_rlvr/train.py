@@ -272,6 +272,8 @@ class Trainer:
       for i in range(len(lengths))
     ]
     rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
+    groups_PG = rewards.reshape(-1, c.rollout.group_size)
+    mixed_groups = float(np.mean(groups_PG.max(1) > groups_PG.min(1)))
     t2 = time.perf_counter()
     state, metrics = self._rl_update(state, out, self.shard_batch(rewards))
     metrics = sharding.global_to_host(metrics)
@@ -280,6 +282,7 @@ class Trainer:
       time_sample_s=t1 - t0,
       time_grade_s=t2 - t1,
       time_train_s=t3 - t2,
+      mixed_groups=mixed_groups,
       reward_mean=float(metrics.pop("reward_mean")),
       accuracy=float(metrics.pop("accuracy")),
     )
@@ -325,6 +328,7 @@ class Trainer:
     )
     t_start = time.time()
     stopped_early = False
+    silent_steps = 0  # consecutive GRPO steps whose every group had equal rewards
     try:
       while int(state.step) < total:
         step = int(state.step)
@@ -344,6 +348,9 @@ class Trainer:
             entropy=f"{metrics['entropy']:.3f}",
             lam=f"{metrics['pos_weight']:.2f}",
           )
+          silent_steps = 0 if metrics["mixed_groups"] > 0 else silent_steps + 1
+          if silent_steps == NO_SIGNAL_STEPS:
+            warn_no_signal(rl_step=metrics["rl_step"], reward=metrics["reward_mean"])
           rl_steps = step + 1 - c.warmup.steps
           if c.eval.every and rl_steps % c.eval.every == 0 and step + 1 < total:
             self._log_eval(eval_writer, step + 1, state)
@@ -408,6 +415,22 @@ class Trainer:
       out["final_entropy"] = float(np.mean([r["entropy"] for r in rl[-5:]]))
       out["final_pos_weight"] = rl[-1]["pos_weight"]
     return out
+
+
+# Consecutive steps without a learning signal before the loop warns (once per streak).
+NO_SIGNAL_STEPS = 3
+
+
+def warn_no_signal(rl_step: int, reward: float):
+  """Every group's rewards were equal for NO_SIGNAL_STEPS steps: advantages and gradients are 0."""
+  message = (
+    f"No learning signal in GRPO steps {rl_step - NO_SIGNAL_STEPS + 1}-{rl_step}: every group's "
+    f"rewards were equal (reward {reward:.2f}), so every advantage and gradient was 0. If the "
+    "reward is 0, the task is too hard or the answer is not found (check data.template, "
+    "data.answer_format, rollout.max_new_tokens); if 1, too easy."
+  )
+  logging.warning(message)
+  tqdm.tqdm.write("WARNING: " + message)
 
 
 def writer_path(workdir: str) -> str:

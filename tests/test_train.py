@@ -32,6 +32,7 @@ REQUIRED_METRICS = (
   "time_grade_s",
   "time_train_s",
   "logp_mismatch",
+  "mixed_groups",
 )
 
 
@@ -135,6 +136,19 @@ def test_rl_controllers_start_from_the_runs_config_after_a_shared_warmup(tmp_pat
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_steps_without_learning_signal_warn_once(tmp_path, monkeypatch):
+  """An untrained policy (no warm-up) never solves a sum: every group's rewards are 0, so the
+  loop warns once, after NO_SIGNAL_STEPS steps, that nothing is learned."""
+  calls = []
+  monkeypatch.setattr(train, "warn_no_signal", lambda **kw: calls.append(kw))
+  config = smoke_config(**{"warmup.steps": 0, "num_steps": train.NO_SIGNAL_STEPS + 1})
+  train.train_and_evaluate(config, str(tmp_path))
+  records = metric_writer.read_jsonl(os.path.join(tmp_path, "metrics.jsonl"))
+  assert [r["mixed_groups"] for r in records] == [0.0] * (train.NO_SIGNAL_STEPS + 1)
+  assert calls == [{"rl_step": train.NO_SIGNAL_STEPS, "reward": 0.0}]
+
+
 def test_eval_script_appends_record(smoke_run):
   workdir, _, _ = smoke_run
   before = len(metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl")))
