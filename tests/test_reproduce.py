@@ -9,7 +9,7 @@ import pytest
 from configs.paper import base
 from jax_rlvr import config_validation, reproduce
 
-# The run names summary.json must use (issue 6, part 3), besides the data-diversity ones.
+# The run names summary.json must use, besides the data-diversity ones.
 EXPECTED_RUNS = {
   "grpo",
   "clip_higher",
@@ -170,3 +170,49 @@ def test_outdir_overrides_reach_every_run_and_keep_the_shared_warmup(tmp_path):
   assert fast._common_overrides("clip_higher")["optim.learning_rate"] == "0.001"
   # The learning rate is an RL setting: runs still share one warm-up.
   assert fast._warmup_signature(config) == plain._warmup_signature(plain.run_config("grpo"))
+
+
+def test_real_scale_runs_validate_with_the_packaged_model():
+  table = reproduce.figure_runs("table", "real")
+  assert {"grpo", "adv_nonneg_only", "adv_nonpos_only", "pos_adv_entropy_guided"} <= set(table)
+  assert {"offpolicy_n4", "clip_higher"} <= set(table)  # Clip-Higher against GRPO at the same N
+  for name in table:
+    for smoke in (False, True):
+      config = reproduce.run_config(name, "real", smoke=smoke)
+      config_validation.validate_config(config, num_devices=1)
+      assert config.model.hf_checkpoint == "packaged:smollm2-135m-instruct"
+      assert config.warmup.steps == 0 and config.data.answer_format == "last_number"
+  n4, higher = (reproduce.run_config(n, "real", smoke=False).rl for n in table[3:5])
+  assert (n4.mini_batches, higher.mini_batches, higher.eps_high) == (4, 4, 0.28)
+  with pytest.raises(ValueError, match="at scale 'real'"):
+    reproduce.figure_runs("diversity", "real")
+
+
+def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monkeypatch):
+  """Without a warm-up, one eval of the starting policy (runs/_initial) runs first; the runs
+  that hold entropy where it began get δ = its entropy, and summary.json reports it."""
+  rep = reproduce.Reproduction(str(tmp_path), "real", jobs=1)
+  trained = []
+
+  def fake_train(name, module, arg, overrides):
+    trained.append((name, overrides))
+    workdir = rep.workdir(name)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
+      f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 1.8661, "avg@4": 0.2}) + "\n")
+    config = reproduce.run_config(name if name != "_initial" else "grpo", "real", smoke=False)
+    if "rl.entropy_target" in overrides:
+      config.rl.entropy_target = float(overrides["rl.entropy_target"])
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort())
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump({"stopped_early": False}, f)
+
+  monkeypatch.setattr(rep, "_train", fake_train)
+  rep.ensure_runs(["pos_adv_entropy_guided", "adv_nonneg_only"])
+  assert [name for name, _ in trained] == ["_initial", "pos_adv_entropy_guided", "adv_nonneg_only"]
+  assert trained[0][1]["num_steps"] == 0
+  assert trained[1][1]["rl.entropy_target"] == "1.8661"
+  assert "rl.entropy_target" not in trained[2][1]
+  assert rep.run_summary("pos_adv_entropy_guided")["entropy_target"] == pytest.approx(1.8661)
+  assert "entropy_target" not in rep.run_summary("adv_nonneg_only")
