@@ -132,19 +132,26 @@ def time_repeats(
 Timer = Callable[[Callable[[], object]], Timing]
 
 
+def _noise(timing: Timing) -> dict:
+  loads = [x for x in timing.others_cores if x is not None]
+  return {
+    "times": list(timing.times),
+    # Rounded: the /proc counters resolve 10 ms, so the float residue below that means nothing.
+    "others_cores_max": round(max(loads), 3) if loads else None,
+    "retimes": timing.retimes,
+    "contended": timing.contended,
+  }
+
+
 def _record(timing: Timing, *, tokens: int, flops_per_token: float, **fields) -> dict:
   """One measurement as a JSON-ready dict; `tokens` are produced (sampling) or trained per call."""
-  loads = [x for x in timing.others_cores if x is not None]
   return {
     **fields,
     "tokens": tokens,
     "seconds": timing.seconds,
     "tokens_per_s": tokens / timing.seconds,
     "gflops": flops_per_token * tokens / timing.seconds / 1e9,
-    "times": list(timing.times),
-    "others_cores_max": max(loads) if loads else None,
-    "retimes": timing.retimes,
-    "contended": timing.contended,
+    **_noise(timing),
   }
 
 
@@ -166,20 +173,15 @@ def matmul_peak(timer: Timer, size: int = 1024, calls: int = 8) -> dict:
     jax.block_until_ready(out)
 
   timing = timer(run)
-  gflops = 2 * size**3 * calls / timing.seconds / 1e9
-  loads = [x for x in timing.others_cores if x is not None]
   return {
     "bench": "matmul_peak",
     "peer": JAX,
     "size": size,
     "calls": calls,
     "seconds": timing.seconds,
-    "gflops": gflops,
+    "gflops": 2 * size**3 * calls / timing.seconds / 1e9,
     "compile_s": compile_s,
-    "times": list(timing.times),
-    "others_cores_max": max(loads) if loads else None,
-    "retimes": timing.retimes,
-    "contended": timing.contended,
+    **_noise(timing),
   }
 
 
@@ -216,7 +218,8 @@ def jax_sample(policy: Policy, prompts_BP: np.ndarray, new_tokens: int, timer: T
 
 
 def hf_sample(model, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
-  """New tokens / s of transformers `generate` at T = 1 (no top-k / top-p), EOS disabled."""
+  """New tokens / s of transformers `generate` at T = 1 (no top-k / top-p) on a `load_hf_model`
+  model (no EOS: every row gets N tokens)."""
   import torch
 
   ids_BP = torch.as_tensor(prompts_BP, dtype=torch.long)
@@ -232,8 +235,6 @@ def hf_sample(model, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> d
         top_k=0,
         top_p=1.0,
         max_new_tokens=new_tokens,
-        min_new_tokens=new_tokens,
-        pad_token_id=0,
       )
     produced.append((out.shape[1] - ids_BP.shape[1]) * out.shape[0])
 
@@ -402,12 +403,18 @@ def _torch_params(model) -> int:
 
 
 def load_hf_model(path: str):
-  """A transformers causal LM in float32 from a local directory (never the network)."""
+  """A transformers causal LM in float32 from a local directory (never the network).
+
+  The checkpoint's generation defaults (EOS, top-k, repetition penalty, ...) are replaced by
+  transformers' plain ones without an EOS, as jax_rlvr samples with `eos_id=()`: `generate` then
+  draws from the unmodified T = 1 distribution and never stops early.
+  """
   import torch
   import transformers
 
   os.environ.setdefault("HF_HUB_OFFLINE", "1")
   model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+  model.generation_config = transformers.GenerationConfig(pad_token_id=0)
   return model.eval()
 
 
