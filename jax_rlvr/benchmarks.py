@@ -570,7 +570,7 @@ def markdown_table(records: Sequence[dict]) -> str:
     f"Model `{setup['model']}` ({setup['params'] / 1e6:.1f} M parameters, f32, "
     f"{'random weights' if setup['weights'] == 'random' else 'weights ' + setup['weights']}); "
     f"{setup['cpu']}, {setup['cores']} cores; commit {setup['commit']}; {setup['date']}; "
-    f"median of {setup['repeats']} timed calls; ratio = jax_rlvr throughput / peer throughput.",
+    f"median of {setup['repeats']} timed call(s); ratio = jax_rlvr throughput / peer throughput.",
     "",
     "| work | jax_rlvr | peer | ratio | jax_rlvr % of peak | peer % of peak "
     "| others' CPU, cores (jax_rlvr / peer) | contended |",

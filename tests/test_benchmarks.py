@@ -197,11 +197,21 @@ def test_jax_sampler_produces_every_requested_token(small_checkpoint):
   assert record["gflops"] == pytest.approx(flops / record["seconds"] / 1e9)
 
 
-@pytest.mark.hf
-def test_transformers_generate_produces_every_requested_token(small_checkpoint):
+@pytest.fixture
+def torch_one_thread():
+  """torch with one intra-op thread: on a loaded 2-core machine its spinning thread pool makes a
+  tiny model's many small ops wait for descheduled threads; counts do not depend on it."""
   torch = pytest.importorskip("torch")
   pytest.importorskip("transformers")
-  torch.manual_seed(0)
+  threads = torch.get_num_threads()
+  torch.set_num_threads(1)
+  yield torch
+  torch.set_num_threads(threads)
+
+
+@pytest.mark.hf
+def test_transformers_generate_produces_every_requested_token(small_checkpoint, torch_one_thread):
+  torch_one_thread.manual_seed(0)
   model = benchmarks.load_hf_model(small_checkpoint)
   assert model.config.eos_token_id == 1 and model.generation_config.eos_token_id is None
   prompts_BP = np.random.default_rng(0).integers(0, 4, (2, 3))
