@@ -379,6 +379,14 @@ def _masked_mean(x_BN, mask_BN):
   return jnp.sum(x_BN * mask_BN) / jnp.maximum(jnp.sum(mask_BN), 1.0)
 
 
+def compute_advantages(rewards_B, hp: RLHyperParams):
+  """[B] advantages Â of the configured estimator (one per response, groups of G rows)."""
+  adv_fn = advantages_lib.ADVANTAGE_FNS[hp.advantage]
+  if hp.advantage == "grpo":
+    return adv_fn(rewards_B, hp.group_size, ddof=hp.std_ddof)
+  return adv_fn(rewards_B, hp.group_size)
+
+
 def update_on_rollout(
   params,
   opt_state,
@@ -391,19 +399,19 @@ def update_on_rollout(
   graphdef,
   optimizer,
   hp: RLHyperParams,
+  sign_weights=None,
 ):
   """Takes N = mini_batches × epochs gradient steps on one rollout batch, each summing the
   gradients of micro_batches micro-batches (see the module docstring).
+
+  sign_weights: optional (pos_weight, neg_weight) scalars, traced, replacing the λ schedule's
+  (the entropy probe trains on one advantage sign at a time without recompiling).
 
   rollout: a sampling.SampleOutput (prompt_*_BL, response_*_BN, policy_logp_BN, entropy_BN).
   Returns (params, opt_state, controllers, metrics); metrics are means over the N steps, except
   rollout statistics (entropy, advantages, log-prob mismatch) which describe the rollout batch.
   """
-  adv_fn = advantages_lib.ADVANTAGE_FNS[hp.advantage]
-  if hp.advantage == "grpo":
-    adv_B = adv_fn(rewards_B, hp.group_size, ddof=hp.std_ddof)
-  else:
-    adv_B = adv_fn(rewards_B, hp.group_size)
+  adv_B = compute_advantages(rewards_B, hp)
   mask_BN = rollout.response_mask_BN
   batch = {
     "prompt_tokens": rollout.prompt_tokens_BP,
@@ -429,6 +437,8 @@ def update_on_rollout(
     ref_logp_BN, _ = scored(ref_params, batch)
     batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
   weights = current_weights(controllers, hp)
+  if sign_weights is not None:
+    weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
 
   B = rewards_B.shape[0]
   M = B // hp.mini_batches
