@@ -410,6 +410,12 @@ def update_on_rollout(
   rollout: a sampling.SampleOutput (prompt_*_BL, response_*_BN, policy_logp_BN, entropy_BN).
   Returns (params, opt_state, controllers, metrics); metrics are means over the N steps, except
   rollout statistics (entropy, advantages, log-prob mismatch) which describe the rollout batch.
+  Three entropies of the rollout's response tokens are logged: `entropy`, the trainer's (the old
+  policy at the rollout temperature, untruncated: what the controllers see and the figures plot;
+  with old_logp = "sampler" the sampler's same values), `entropy_policy`, the sampler's plain
+  policy (temperature 1, full vocabulary), and `entropy_sampled`, the distribution actually
+  sampled (after temperature, top-k, top-p). With old_logp = "recompute", `logp_mismatch` and
+  `logp_mismatch_max` are the mean and max |Δ log p| of sampler and trainer over response tokens.
   """
   adv_B = compute_advantages(rewards_B, hp)
   mask_BN = rollout.response_mask_BN
@@ -486,6 +492,8 @@ def update_on_rollout(
     reward_mean=jnp.mean(rewards_B),
     accuracy=jnp.mean((rewards_B > 0.5).astype(jnp.float32)),
     entropy=entropy,
+    entropy_policy=_masked_mean(rollout.entropy_BN, mask_BN),
+    entropy_sampled=_masked_mean(rollout.sample_entropy_BN, mask_BN),
     entropy_pos_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN > 0)),
     entropy_neg_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN < 0)),
     pos_weight=pos_weight,
@@ -499,6 +507,8 @@ def update_on_rollout(
     # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
     # without truncation the two describe the same distribution).
     sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
-    metrics["logp_mismatch"] = _masked_mean(jnp.abs(sampler_logp_BN - old_logp_BN), mask_BN)
+    gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - old_logp_BN), 0.0)
+    metrics["logp_mismatch"] = _masked_mean(gap_BN, mask_BN)
+    metrics["logp_mismatch_max"] = jnp.max(gap_BN)
   controllers = update_controllers(controllers, entropy, hp)
   return params, opt_state, controllers, metrics
