@@ -137,7 +137,11 @@ def test_off_policy_updates_count_and_clip():
   # With one on-policy update the ratio is 1 and nothing is clipped; later updates are clipped.
   assert m1["clip_frac_low"] == 0 and m1["clip_frac_high"] == 0
   assert m4["clip_frac_low"] + m4["clip_frac_high"] > 0
-  assert m1["logp_mismatch"] < 1e-5
+  assert m1["logp_mismatch"] <= m1["logp_mismatch_max"] < 1e-4
+  # At temperature 1 without truncation the sampled distribution is the policy: the sampler's two
+  # entropies agree exactly, and the trainer's forward pass up to rounding.
+  assert m1["entropy_sampled"] == m1["entropy_policy"]
+  assert m1["entropy"] == pytest.approx(m1["entropy_policy"], rel=1e-5)
 
 
 def _assert_same_update(ref, got):

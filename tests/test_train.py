@@ -33,6 +33,9 @@ REQUIRED_METRICS = (
   "time_train_s",
   "logp_mismatch",
   "mixed_groups",
+  "logp_mismatch_max",
+  "entropy_policy",
+  "entropy_sampled",
 )
 
 
@@ -92,7 +95,7 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
     assert e["pass@1"] == pytest.approx(e["avg@4"]) and e["pass@4"] >= e["pass@1"]
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["rollout"]["group_size"] == config.rollout.group_size
-  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview"):
+  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview", "entropies"):
     assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
   assert os.listdir(os.path.join(workdir, "tb"))
 
