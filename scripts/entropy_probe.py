@@ -47,7 +47,8 @@ def main(argv):
       line = json.dumps(record)
       print(line)
       f.write(line + "\n")
-  title = f"{_WORKDIR.value}: GRPO step {records[0]['rl_step']} (global {step})"
+  run = os.path.basename(os.path.normpath(_WORKDIR.value))
+  title = f"{run}: GRPO step {records[0]['rl_step']} (global {step})"
   plotting.plot_probe(records, os.path.join(out, f"probe_step{step}.png"), title)
 
 
