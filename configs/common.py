@@ -128,6 +128,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.rl.top_entropy_fraction = 0.2
   c.rl.kl_coef = 0.0  # > 0 adds KL to a frozen reference policy (the policy at RL start)
   c.rl.kl_estimator = "k3"  # k1 | k2 | k3 | k1+ | k3+ (straight-through: value kX, gradient k2)
+  # K > 0: every K GRPO steps, before the update, the entropy probe (jax_rlvr/probe.py) applies
+  # the update from the same state on all / positive-Â / negative-Â tokens and logs the entropy
+  # change of each (probe_dH_all, probe_dH_pos, probe_dH_neg, and probe_dH_pred_* first-order
+  # predictions). Cost on a probed step: three more updates and four forward passes over the
+  # rollout batch (one compilation for the three). 0 = off.
+  c.rl.probe_every = 0
 
   c.optim = ml_collections.ConfigDict()
   c.optim.learning_rate = 1e-3

@@ -197,6 +197,7 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     "use 0 (off) or a bound c > 1 (3.0 is usual).",
   )
   _check(rl.mini_batches >= 1, "rl.mini_batches", rl.mini_batches, "use >= 1.")
+  _check(rl.probe_every >= 0, "rl.probe_every", rl.probe_every, "use 0 (off) or K >= 1 steps.")
   _check(rl.epochs >= 1, "rl.epochs", rl.epochs, "use >= 1.")
   _check(
     batch % rl.mini_batches == 0,

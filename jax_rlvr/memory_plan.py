@@ -140,6 +140,7 @@ def abstract_rollout(config: ml_collections.ConfigDict, mesh) -> sampling.Sample
     sample_logp_BN=rows(B, N, dtype=jnp.float32),
     policy_logp_BN=rows(B, N, dtype=jnp.float32),
     entropy_BN=rows(B, N, dtype=jnp.float32),
+    sample_entropy_BN=rows(B, N, dtype=jnp.float32),
     lengths_B=rows(B, dtype=jnp.int32),
     finished_B=rows(B, dtype=jnp.bool_),
     num_steps=_sds((), jnp.int32, sharding.replicated(mesh)),

@@ -19,6 +19,26 @@ _PANELS = (
 )
 
 
+# Per-step plots of several metrics on one axis: (file name, [(metric, label)], y label). `entropy`
+# is the one the controllers use and every figure plots (rl_step.update_on_rollout).
+_MULTI_LINE_PLOTS = (
+  (
+    "entropies",
+    (
+      ("entropy", "trainer, rollout temperature (controllers, figures)"),
+      ("entropy_policy", "policy at T = 1, full vocabulary"),
+      ("entropy_sampled", "sampled distribution (T, top-k, top-p)"),
+    ),
+    "token entropy (nats)",
+  ),
+  (
+    "logp_mismatch",
+    (("logp_mismatch", "mean |Δ log p|"), ("logp_mismatch_max", "max |Δ log p|")),
+    "sampler vs trainer",
+  ),
+)
+
+
 def ema(values, alpha: float):
   """Exponential moving average with smoothing `alpha` (the paper reports EMA 0.6 values)."""
   out, acc = [], None
@@ -71,4 +91,59 @@ def plot_run(workdir: str) -> list[str]:
   path = os.path.join(out_dir, "overview.png")
   fig_all.savefig(path, dpi=110)
   plt.close(fig_all)
-  return [*paths, path]
+  paths.append(path)
+  for name, lines, ylabel in _MULTI_LINE_PLOTS:
+    present = [(key, label) for key, label in lines if key in records[0]]
+    if not present:
+      continue
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for i, (key, label) in enumerate(present):
+      ax.plot(steps, [r.get(key) for r in records], color=f"C{i}", label=label)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, f"{name}.png"))
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+  return paths
+
+
+def plot_probe(records: list[dict], path: str, title: str = "") -> str:
+  """Bar chart of entropy-probe records (jax_rlvr/probe.py): per setting, the measured ΔH of the
+  all / positive-Â / negative-Â updates on the batch and on held-out prompts, and the first-order
+  prediction (its own scale: per unit logit step). Returns `path`."""
+  settings = list(dict.fromkeys(r["variant"].rsplit("/", 1)[0] for r in records))
+  by_name = {r["variant"]: r for r in records}
+  panels = [("delta_entropy", "measured ΔH, rollout batch")]
+  if "delta_entropy_heldout" in records[0]:
+    panels.append(("delta_entropy_heldout", "measured ΔH, held-out prompts"))
+  panels.append(("delta_entropy_predicted", "first-order prediction (per unit logit step)"))
+  fig, axes = plt.subplots(
+    len(panels), 1, figsize=(max(6, 1.1 * len(settings)), 2.6 * len(panels)), squeeze=False
+  )
+  width = 0.27
+  for ax, (key, label) in zip(axes[:, 0], panels, strict=True):
+    for i, sign in enumerate(("all", "pos", "neg")):
+      values = [by_name.get(f"{s}/{sign}", {}).get(key, float("nan")) for s in settings]
+      xs = [j + (i - 1) * width for j in range(len(settings))]
+      ax.bar(
+        xs,
+        values,
+        width,
+        color=f"C{i}",
+        label={"pos": "Â>0 only", "neg": "Â<0 only"}.get(sign, sign),
+      )
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(range(len(settings)), settings, fontsize=7)
+    ax.set_title(label, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+  axes[0, 0].legend(fontsize=7)
+  if title:
+    fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path

@@ -12,9 +12,15 @@ U micro-batches of its mini-batch before its one optimiser update, so N, the opt
 and the update are unchanged; only the rows in one forward/backward pass shrink. Every loss term
 is normalised by its whole mini-batch (`losses.agg_normaliser`), so the summed gradient is the
 mini-batch's gradient in every aggregation mode, and the metrics are recombined to the mini-batch's
-values. Not identical: the masking methods (Clip-Cov, KL-Cov, Rand-Pos-Clip, top-entropy) select
-their tokens within each micro-batch (the top fraction of its tokens, its covariance mean), just
-as they select per mini-batch when N > 1, and Rand-Pos-Clip draws with one key per micro-batch.
+values.
+
+Token selection (Clip-Cov, KL-Cov, Rand-Pos-Clip, top-entropy) ranks or draws over the whole
+mini-batch: with U > 1, one forward pass without gradient over the mini-batch (in U chunks of a
+micro-batch's rows, under the step's parameters) gives the log-probs and entropies the selection
+reads, the selection runs once on the [M, N] arrays with one key per mini-batch, and each
+micro-batch takes its rows of it. With U = 1 the selection reads the gradient pass's own forward.
+So U and the mesh change only rounding; the price is one extra forward pass per optimiser step
+when U > 1 (none for Rand-Pos-Clip, which reads only the advantages).
 The old log-probs and the rollout entropy (which the controllers see) do not depend on U: they
 are computed row by row, in chunks of R rows, or (`rl.old_logp = "sampler"`) taken from the
 sampler, which computed the same per-token values while decoding.
@@ -179,8 +185,16 @@ def update_controllers(c: Controllers, entropy, hp: RLHyperParams) -> Controller
   )
 
 
-def _token_mask(hp: RLHyperParams, key, batch: ec.TokenBatch):
-  """Token weights of the masking methods (None for the others), on the batch passed in."""
+# Methods whose tokens are selected by ranking or drawing over a batch (see the module docstring).
+SELECTING_METHODS = ("clip_cov", "kl_cov", "rand_pos_clip", "top_entropy")
+
+
+def select_tokens(hp: RLHyperParams, key, batch: ec.TokenBatch):
+  """The masking method's selection on the batch passed in, [B, T] float32 (None for the methods
+  that select nothing): token weights for Clip-Cov, Rand-Pos-Clip and top-entropy, KL-Cov's
+  penalised tokens for KL-Cov."""
+  if hp.method == "kl_cov":
+    return ec.kl_cov_mask(batch.logp_BT, batch.adv_BT, batch.mask_BT, kl_ratio=hp.cov_fraction)
   if hp.method == "clip_cov":
     lo, hi = hp.cov_bounds
     return ec.TOKEN_MASK_FNS["clip_cov"](
@@ -240,11 +254,33 @@ def score_in_chunks(params, batch, num_chunks: int, *, graphdef, hp: RLHyperPara
   return from_chunks(logp_CRN), from_chunks(entropy_CRN)
 
 
+def _minibatch_selection(params, mini, key, *, graphdef, hp: RLHyperParams):
+  """`select_tokens` on a whole mini-batch (a dict of [M, ...] arrays), scored under `params` in
+  U chunks of a micro-batch's rows, without gradient. Rand-Pos-Clip reads only the advantages and
+  needs no forward pass."""
+  if hp.method == "rand_pos_clip":
+    logp_MN = entropy_MN = jnp.zeros(mini["response_mask"].shape, jnp.float32)
+  else:
+    logp_MN, entropy_MN = jax.lax.stop_gradient(
+      score_in_chunks(params, mini, hp.micro_batches, graphdef=graphdef, hp=hp)
+    )
+  token_batch = ec.TokenBatch(
+    logp_BT=logp_MN,
+    old_logp_BT=mini["old_logp"],
+    adv_BT=mini["adv"],
+    entropy_BT=entropy_MN,
+    mask_BT=mini["response_mask"],
+  )
+  return select_tokens(hp, key, token_batch)
+
+
 def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: RLHyperParams):
   """Loss of one mini-batch (a dict of [M, ...] arrays) and its metrics.
 
   `normaliser`: the aggregation's denominator (`losses.agg_normaliser`) when `mb` is a
-  micro-batch of a larger mini-batch; by default `mb`'s own.
+  micro-batch of a larger mini-batch; by default `mb`'s own. Likewise `mb["selected"]`, if
+  present, is the masking method's selection made on the whole mini-batch (`select_tokens`);
+  without it the selection is made on `mb` with `key`.
   """
   logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp)
   mask_MN = mb["response_mask"]
@@ -261,7 +297,8 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
     entropy_BT=jax.lax.stop_gradient(entropy_MN),
     mask_BT=mask_MN,
   )
-  token_weights = _token_mask(hp, key, token_batch)
+  selected = mb["selected"] if "selected" in mb else select_tokens(hp, key, token_batch)
+  token_weights = None if hp.method == "kl_cov" else selected
   loss, metrics = losses.policy_loss(
     logp_MN,
     mb["old_logp"],
@@ -291,6 +328,7 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
       mask_MN,
       kl_ratio=hp.cov_fraction,
       beta=hp.kl_cov_beta,
+      selected_BT=selected,
       agg=hp.loss_agg,
       normaliser=normaliser,
     )
@@ -341,6 +379,14 @@ def _masked_mean(x_BN, mask_BN):
   return jnp.sum(x_BN * mask_BN) / jnp.maximum(jnp.sum(mask_BN), 1.0)
 
 
+def compute_advantages(rewards_B, hp: RLHyperParams):
+  """[B] advantages Â of the configured estimator (one per response, groups of G rows)."""
+  adv_fn = advantages_lib.ADVANTAGE_FNS[hp.advantage]
+  if hp.advantage == "grpo":
+    return adv_fn(rewards_B, hp.group_size, ddof=hp.std_ddof)
+  return adv_fn(rewards_B, hp.group_size)
+
+
 def update_on_rollout(
   params,
   opt_state,
@@ -353,19 +399,25 @@ def update_on_rollout(
   graphdef,
   optimizer,
   hp: RLHyperParams,
+  sign_weights=None,
 ):
   """Takes N = mini_batches × epochs gradient steps on one rollout batch, each summing the
   gradients of micro_batches micro-batches (see the module docstring).
 
+  sign_weights: optional (pos_weight, neg_weight) scalars, traced, replacing the λ schedule's
+  (the entropy probe trains on one advantage sign at a time without recompiling).
+
   rollout: a sampling.SampleOutput (prompt_*_BL, response_*_BN, policy_logp_BN, entropy_BN).
   Returns (params, opt_state, controllers, metrics); metrics are means over the N steps, except
   rollout statistics (entropy, advantages, log-prob mismatch) which describe the rollout batch.
+  Three entropies of the rollout's response tokens are logged: `entropy`, the trainer's (the old
+  policy at the rollout temperature, untruncated: what the controllers see and the figures plot;
+  with old_logp = "sampler" the sampler's same values), `entropy_policy`, the sampler's plain
+  policy (temperature 1, full vocabulary), and `entropy_sampled`, the distribution actually
+  sampled (after temperature, top-k, top-p). With old_logp = "recompute", `logp_mismatch` and
+  `logp_mismatch_max` are the mean and max |Δ log p| of sampler and trainer over response tokens.
   """
-  adv_fn = advantages_lib.ADVANTAGE_FNS[hp.advantage]
-  if hp.advantage == "grpo":
-    adv_B = adv_fn(rewards_B, hp.group_size, ddof=hp.std_ddof)
-  else:
-    adv_B = adv_fn(rewards_B, hp.group_size)
+  adv_B = compute_advantages(rewards_B, hp)
   mask_BN = rollout.response_mask_BN
   batch = {
     "prompt_tokens": rollout.prompt_tokens_BP,
@@ -391,6 +443,8 @@ def update_on_rollout(
     ref_logp_BN, _ = scored(ref_params, batch)
     batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
   weights = current_weights(controllers, hp)
+  if sign_weights is not None:
+    weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
 
   B = rewards_B.shape[0]
   M = B // hp.mini_batches
@@ -403,22 +457,22 @@ def update_on_rollout(
   def one_step(carry, xs):
     params, opt_state = carry
     rows_M, step_key = xs
-    normaliser = losses.agg_normaliser(batch["response_mask"][rows_M], hp.loss_agg)
+    mini = jax.tree.map(lambda x: x[rows_M], batch)
+    normaliser = losses.agg_normaliser(mini["response_mask"], hp.loss_agg)
+    if U > 1 and hp.method in SELECTING_METHODS:
+      mini["selected"] = _minibatch_selection(params, mini, step_key, graphdef=graphdef, hp=hp)
 
-    def micro_step(grads, xs):
-      rows_R, micro_key = xs
-      mb = _rows_sharded(jax.tree.map(lambda x: x[rows_R], batch))
+    def micro_step(grads, rows_R):
+      mb = _rows_sharded(jax.tree.map(lambda x: x[rows_R], mini))
       (_, metrics), micro_grads = grad_fn(
-        params, mb, weights, micro_key, normaliser, graphdef=graphdef, hp=hp
+        params, mb, weights, step_key, normaliser, graphdef=graphdef, hp=hp
       )
       metrics["num_tokens"] = jnp.sum(mb["response_mask"] > 0, dtype=jnp.float32)
       return jax.tree.map(jnp.add, grads, micro_grads), metrics
 
-    # Micro-batch u holds rows u, u + U, ... of the mini-batch.
-    rows_UR = rows_M.reshape(M // U, U).T
-    grads, metrics_U = jax.lax.scan(
-      micro_step, jax.tree.map(jnp.zeros_like, params), (rows_UR, jax.random.split(step_key, U))
-    )
+    # Micro-batch u holds rows u, u + U, ... of the mini-batch (the chunks of score_in_chunks).
+    rows_UR = jnp.arange(M).reshape(M // U, U).T
+    grads, metrics_U = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), rows_UR)
     metrics = combine_micro_metrics(metrics_U, metrics_U.pop("num_tokens"))
     updates, opt_state = optimizer.update(grads, opt_state, params)
     params = optax.apply_updates(params, updates)
@@ -438,6 +492,8 @@ def update_on_rollout(
     reward_mean=jnp.mean(rewards_B),
     accuracy=jnp.mean((rewards_B > 0.5).astype(jnp.float32)),
     entropy=entropy,
+    entropy_policy=_masked_mean(rollout.entropy_BN, mask_BN),
+    entropy_sampled=_masked_mean(rollout.sample_entropy_BN, mask_BN),
     entropy_pos_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN > 0)),
     entropy_neg_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN < 0)),
     pos_weight=pos_weight,
@@ -451,6 +507,8 @@ def update_on_rollout(
     # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
     # without truncation the two describe the same distribution).
     sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
-    metrics["logp_mismatch"] = _masked_mean(jnp.abs(sampler_logp_BN - old_logp_BN), mask_BN)
+    gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - old_logp_BN), 0.0)
+    metrics["logp_mismatch"] = _masked_mean(gap_BN, mask_BN)
+    metrics["logp_mismatch_max"] = jnp.max(gap_BN)
   controllers = update_controllers(controllers, entropy, hp)
   return params, opt_state, controllers, metrics

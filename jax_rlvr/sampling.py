@@ -80,6 +80,8 @@ class SampleOutput:
     temperature, top-k and top-p; 0 for greedy).
   policy_logp_BN: log-prob under the plain policy (temperature 1, no truncation).
   entropy_BN: entropy of the plain policy's full next-token distribution.
+  sample_entropy_BN: entropy of the distribution sampled from (after temperature, top-k and
+    top-p; the same values as entropy_BN when none applies; 0 for greedy).
   lengths_B: int32 response lengths. finished_B: bool, the row produced an EOS.
   num_steps: int32 scalar, positions sampled (1 from the prefill + decode steps); < N when every
     row stopped early.
@@ -92,6 +94,7 @@ class SampleOutput:
   sample_logp_BN: jax.Array
   policy_logp_BN: jax.Array
   entropy_BN: jax.Array
+  sample_entropy_BN: jax.Array
   lengths_B: jax.Array
   finished_B: jax.Array
   num_steps: jax.Array
@@ -123,20 +126,28 @@ def _take(x_BV, ids_B):
 
 
 def _choose_tokens(logits_BV, key, config: SamplingConfig):
-  """Returns (tokens_B, sample_logp_B, policy_logp_B, entropy_B) for one position."""
+  """Returns (tokens_B, sample_logp_B, policy_logp_B, entropy_B, sample_entropy_B) for one
+  position."""
   logits_BV = logits_BV.astype(jnp.float32)
   logp_BV = jax.nn.log_softmax(logits_BV, axis=-1)
   entropy_B = -jnp.sum(jnp.exp(logp_BV) * logp_BV, axis=-1)
   if config.greedy:
     tokens_B = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
     sample_logp_B = jnp.zeros(tokens_B.shape, jnp.float32)
+    sample_entropy_B = jnp.zeros(tokens_B.shape, jnp.float32)
   else:
     cand_logits_BC, ids_BC = sampling_logits(logits_BV, config)
     choice_B = jax.random.categorical(key, cand_logits_BC, axis=-1)
-    sample_logp_B = _take(jax.nn.log_softmax(cand_logits_BC, axis=-1), choice_B)
+    cand_logp_BC = jax.nn.log_softmax(cand_logits_BC, axis=-1)
+    sample_logp_B = _take(cand_logp_BC, choice_B)
+    if ids_BC is None and config.temperature == 1.0:
+      sample_entropy_B = entropy_B  # the plain policy: no second pass over the vocabulary
+    else:
+      p_BC = jnp.exp(cand_logp_BC)
+      sample_entropy_B = -jnp.sum(jnp.where(p_BC > 0, p_BC * cand_logp_BC, 0.0), axis=-1)
     tokens_B = choice_B if ids_BC is None else _take(ids_BC, choice_B)
     tokens_B = tokens_B.astype(jnp.int32)
-  return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B
+  return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B, sample_entropy_B
 
 
 @struct.dataclass
@@ -150,11 +161,12 @@ class _LoopState:
   sample_logp_BN: jax.Array
   policy_logp_BN: jax.Array
   entropy_BN: jax.Array
+  sample_entropy_BN: jax.Array
 
 
 def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
   """Samples column `state.step` from `state.logits_BV`; rows already done get pad / zeros."""
-  tokens_B, sample_logp_B, policy_logp_B, entropy_B = _choose_tokens(
+  tokens_B, sample_logp_B, policy_logp_B, entropy_B, sample_entropy_B = _choose_tokens(
     state.logits_BV, jax.random.fold_in(key, state.step), config
   )
   live_B = ~state.done_B
@@ -176,6 +188,7 @@ def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
     sample_logp_BN=put(state.sample_logp_BN, sample_logp_B),
     policy_logp_BN=put(state.policy_logp_BN, policy_logp_B),
     entropy_BN=put(state.entropy_BN, entropy_B),
+    sample_entropy_BN=put(state.sample_entropy_BN, sample_entropy_B),
   )
 
 
@@ -229,6 +242,7 @@ def generate(
     sample_logp_BN=zeros_BN,
     policy_logp_BN=zeros_BN,
     entropy_BN=zeros_BN,
+    sample_entropy_BN=zeros_BN,
   )
   state = _fill_column(state, key, config)
   state = state.replace(step=state.step + 1)
@@ -253,6 +267,7 @@ def generate(
     sample_logp_BN=state.sample_logp_BN,
     policy_logp_BN=state.policy_logp_BN,
     entropy_BN=state.entropy_BN,
+    sample_entropy_BN=state.sample_entropy_BN,
     lengths_B=jnp.sum(state.mask_BN, axis=-1),
     finished_B=state.done_B,
     num_steps=state.step,
@@ -301,6 +316,7 @@ def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:
     "sample_logp_BN",
     "policy_logp_BN",
     "entropy_BN",
+    "sample_entropy_BN",
   ):
     fields[name] = getattr(out, name)[:, :N_new]
   return out.replace(**fields)

@@ -33,6 +33,7 @@ from jax_rlvr import (
   evaluate,
   metric_writer,
   plotting,
+  probe,
   sampling,
   sharding,
 )
@@ -113,13 +114,13 @@ def rl_update(state: TrainState, rollout, rewards_B, *, graphdef, optimizer, hp)
 class Trainer:
   """Holds the jitted functions, data and writers of one run."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_config=True):
     config_validation.validate_config(config)
     self.config = config
     self.workdir = workdir
     os.makedirs(workdir, exist_ok=True)
     self.is_main = jax.process_index() == 0
-    if self.is_main:
+    if self.is_main and write_config:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
 
@@ -241,14 +242,16 @@ class Trainer:
       )
     return sharding.host_replicated_to_global(self.mesh, tree)
 
-  def rl_iteration(self, state: TrainState):
+  def sample_and_grade(self, state: TrainState, step: int):
+    """The next training prompts' rollout under `state.params` (sampling key of global `step`),
+    graded: returns (rollout, rewards_B sharded, texts, host metrics of the rollout)."""
     c = self.config
     t0 = time.perf_counter()
     batch = next(self.train_iter)
     prompt_tokens, prompt_mask = batching.encode_prompts(
       self.tokenizer, list(batch["prompt"]), c.data.max_prompt_len, c.data.template
     )
-    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.key), step)
     prompt_tokens, prompt_mask = self.shard_batch((prompt_tokens, prompt_mask))
     out = sampling.generate(
       self.graphdef,
@@ -273,18 +276,48 @@ class Trainer:
     ]
     rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
     groups_PG = rewards.reshape(-1, c.rollout.group_size)
-    mixed_groups = float(np.mean(groups_PG.max(1) > groups_PG.min(1)))
+    host_metrics = {
+      "time_sample_s": t1 - t0,
+      "time_grade_s": time.perf_counter() - t1,
+      "mixed_groups": float(np.mean(groups_PG.max(1) > groups_PG.min(1))),
+    }
+    return out, self.shard_batch(rewards), texts, host_metrics
+
+  def run_probe(self, state: TrainState, rollout, rewards_B, named_hps, *, heldout=None):
+    """`probe.run_probe` from `state` on one rollout batch (the state is left as it was)."""
+    return probe.run_probe(
+      state.params,
+      state.opt_state,
+      state.controllers,
+      rollout,
+      rewards_B,
+      jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step),
+      named_hps,
+      graphdef=self.graphdef,
+      optimizer=self.rl_optimizer,
+      ref_params=state.ref_params,
+      heldout=heldout,
+      num_chunks=self.hp.micro_batches,
+    )
+
+  def rl_iteration(self, state: TrainState):
+    c = self.config
+    out, rewards, texts, host_metrics = self.sample_and_grade(state, int(state.step))
+    rl_steps = int(state.step) + 1 - c.warmup.steps
+    if c.rl.probe_every and rl_steps % c.rl.probe_every == 0:
+      # Before the update, which donates the state.
+      t = time.perf_counter()
+      batch_size = c.rollout.prompts_per_step * c.rollout.group_size
+      records = self.run_probe(state, out, rewards, probe.variants(self.hp, batch_size))
+      host_metrics.update(probe.sign_probe_metrics(records), time_probe_s=time.perf_counter() - t)
     t2 = time.perf_counter()
-    state, metrics = self._rl_update(state, out, self.shard_batch(rewards))
+    state, metrics = self._rl_update(state, out, rewards)
     metrics = sharding.global_to_host(metrics)
-    t3 = time.perf_counter()
     metrics.update(
-      time_sample_s=t1 - t0,
-      time_grade_s=t2 - t1,
-      time_train_s=t3 - t2,
-      mixed_groups=mixed_groups,
+      time_train_s=time.perf_counter() - t2,
       reward_mean=float(metrics.pop("reward_mean")),
       accuracy=float(metrics.pop("accuracy")),
+      **host_metrics,
     )
     return state, metrics, texts[0]
 

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import config_validation, rl_step, sampling, train
+from jax_rlvr import config_validation, rl_step, sampling, sharding, train
 from jax_rlvr.models import Policy, get_preset
 
 P, G, L, N = 4, 4, 6, 8
@@ -28,7 +28,11 @@ def _rollout():
   return graphdef, params, out, rewards
 
 
-def _run(rollout_fn=None, **rl_overrides):
+def _run(rollout_fn=None, mesh_shape=None, **rl_overrides):
+  """One jitted GRPO iteration of the smoke config with `rl_overrides` on the `_rollout` batch
+  (passed through `rollout_fn` if given); with `mesh_shape`, parameters and batch are laid out on
+  that mesh of the 8 fake devices and the update is traced with the mesh set (as train.py does).
+  Returns (params, new_params, controllers, metrics)."""
   config = default_config.get_config("smoke")
   config.rollout.prompts_per_step, config.rollout.group_size = P, G
   config.num_steps = 4
@@ -45,9 +49,27 @@ def _run(rollout_fn=None, **rl_overrides):
     functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp)
   )
   controllers = rl_step.init_controllers(hp)
-  new_params, _, controllers, metrics = step(
-    params, optimizer.init(params), controllers, ref, out, rewards, jax.random.key(3)
+  if mesh_shape is None:
+    new_params, _, controllers, metrics = step(
+      params, optimizer.init(params), controllers, ref, out, rewards, jax.random.key(3)
+    )
+    return params, new_params, controllers, jax.device_get(metrics)
+  mesh = sharding.make_mesh(mesh_shape)
+  sharded_params = jax.device_put(params, sharding.state_shardings(params, mesh))
+  put_batch = lambda x: jax.device_put(
+    x, sharding.batch_sharding(mesh, x.ndim) if x.ndim else sharding.replicated(mesh)
   )
+  out, rewards = jax.tree.map(put_batch, (out, rewards))
+  with jax.set_mesh(mesh):
+    new_params, _, controllers, metrics = step(
+      sharded_params,
+      sharding.init_optimizer_state(optimizer, sharded_params, mesh),
+      sharding.on_mesh(controllers, mesh),
+      ref,
+      out,
+      rewards,
+      jax.random.key(3),
+    )
   return params, new_params, controllers, jax.device_get(metrics)
 
 
@@ -115,7 +137,11 @@ def test_off_policy_updates_count_and_clip():
   # With one on-policy update the ratio is 1 and nothing is clipped; later updates are clipped.
   assert m1["clip_frac_low"] == 0 and m1["clip_frac_high"] == 0
   assert m4["clip_frac_low"] + m4["clip_frac_high"] > 0
-  assert m1["logp_mismatch"] < 1e-5
+  assert m1["logp_mismatch"] <= m1["logp_mismatch_max"] < 1e-4
+  # At temperature 1 without truncation the sampled distribution is the policy: the sampler's two
+  # entropies agree exactly, and the trainer's forward pass up to rounding.
+  assert m1["entropy_sampled"] == m1["entropy_policy"]
+  assert m1["entropy"] == pytest.approx(m1["entropy_policy"], rel=1e-5)
 
 
 def _assert_same_update(ref, got):
@@ -185,14 +211,29 @@ def test_gradient_accumulation_equals_one_pass(overrides):
   _assert_same_update(ref, got)
 
 
-def test_masking_methods_select_within_each_micro_batch():
-  """Clip-Cov picks the top-covariance fraction of each micro-batch's tokens (as it does per
-  mini-batch), so accumulation changes which tokens are detached: documented, not hidden."""
-  clip_cov = dict(method="clip_cov", cov_fraction=0.05, cov_bounds=(-10.0, 10.0), mini_batches=2)
-  _, _, _, one = _run(micro_batches=1, **clip_cov)
-  _, _, _, four = _run(micro_batches=4, **clip_cov)
-  assert 0 < one["detached_frac"] < 1 and 0 < four["detached_frac"] < 1
-  assert four["detached_frac"] != pytest.approx(one["detached_frac"], rel=1e-3)
+MASKING_METHODS = {
+  "clip_cov": {"method": "clip_cov", "cov_fraction": 0.05, "cov_bounds": (-10.0, 10.0)},
+  "kl_cov": {"method": "kl_cov", "cov_fraction": 0.05},
+  "rand_pos_clip": {"method": "rand_pos_clip", "rand_pos_clip_fraction": 0.3},
+  "top_entropy": {"method": "top_entropy"},
+}
+
+
+@pytest.mark.parametrize("method", sorted(MASKING_METHODS))
+def test_masking_methods_select_over_the_whole_mini_batch(method):
+  """The token selection ranks (and draws, once per mini-batch) over all micro-batches and
+  devices: U ∈ {1, 2, 4} on the (1, 1, 1) and (8, 1, 1) meshes give the same N = 4 steps.
+  Selecting within each micro-batch would not: with 5% of ~30 tokens per mini-batch, a quarter of
+  them still selects at least one token, so U = 4 would select more."""
+  common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, **MASKING_METHODS[method])
+  ref = _run(mesh_shape=(1, 1, 1), micro_batches=1, **common)
+  assert ref[3]["num_updates"] == 4
+  if method == "kl_cov":
+    assert ref[3]["kl_cov_loss"] > 0
+  else:
+    assert 0 < ref[3]["detached_frac"] < 1
+  _assert_same_update(ref, _run(mesh_shape=(1, 1, 1), micro_batches=4, **common))
+  _assert_same_update(ref, _run(mesh_shape=(8, 1, 1), micro_batches=2, **common))
 
 
 def test_micro_batches_must_split_the_mini_batch():

@@ -58,8 +58,9 @@ def _response_logits(policy, out):
   return np.asarray(logits[:, out.prompt_tokens_BP.shape[1] - 1 :], np.float64)
 
 
-def _reference_sample_logp(logits_V, token, temperature, top_k, top_p):
-  """Log-prob of `token` under temperature -> top-k -> top-p, from scratch in NumPy."""
+def _reference_sampled(logits_V, token, temperature, top_k, top_p):
+  """(log-prob of `token`, entropy) of the distribution temperature -> top-k -> top-p, from
+  scratch in NumPy."""
   z = logits_V / temperature
   kept = np.argsort(-z, kind="stable")
   if top_k:
@@ -68,7 +69,8 @@ def _reference_sample_logp(logits_V, token, temperature, top_k, top_p):
   p /= p.sum()
   kept = kept[(np.cumsum(p) - p) < top_p]
   assert token in kept, f"token {token} outside the truncated support {kept}"
-  return z[token] - np.log(np.sum(np.exp(z[kept] - z[kept].max()))) - z[kept].max()
+  logp = z[kept] - np.log(np.sum(np.exp(z[kept] - z[kept].max()))) - z[kept].max()
+  return logp[list(kept).index(token)], -np.sum(np.exp(logp) * logp)
 
 
 # The last one is reused by other tests (same static config, no recompilation).
@@ -97,9 +99,9 @@ def test_logps_match_full_forward(policy, prompts, settings):
   assert (entropy[valid] > 0.1).all()  # the test is not trivially about one-hot distributions
 
   logits = _response_logits(policy, out)
-  expected = np.zeros(valid.shape)
+  expected, expected_entropy = np.zeros(valid.shape), np.zeros(valid.shape)
   for b, n in zip(*np.nonzero(valid), strict=True):
-    expected[b, n] = _reference_sample_logp(
+    expected[b, n], expected_entropy[b, n] = _reference_sampled(
       logits[b, n],
       out.response_tokens_BN[b, n],
       settings["temperature"],
@@ -107,7 +109,12 @@ def test_logps_match_full_forward(policy, prompts, settings):
       settings.get("top_p", 1.0),
     )
   np.testing.assert_allclose(out.sample_logp_BN, expected, atol=1e-5)
-  for field in ("sample_logp_BN", "policy_logp_BN", "entropy_BN"):
+  np.testing.assert_allclose(out.sample_entropy_BN, expected_entropy, atol=1e-5)
+  if settings == dict(temperature=1.0):
+    np.testing.assert_array_equal(out.sample_entropy_BN, out.entropy_BN)
+  else:  # sharper (T < 1) or truncated: less entropy than the policy; T = 1.3 widens before top-p
+    assert not np.allclose(out.sample_entropy_BN[valid], out.entropy_BN[valid], atol=1e-3)
+  for field in ("sample_logp_BN", "policy_logp_BN", "entropy_BN", "sample_entropy_BN"):
     assert getattr(out, field).dtype == np.float32
     assert (getattr(out, field)[~valid] == 0).all()
 
@@ -124,7 +131,7 @@ def test_greedy_equals_argmax_of_full_forward(policy, prompts):
     tokens[:, P + n] = np.argmax(np.asarray(logits[:, P + n - 1]), axis=-1)
   np.testing.assert_array_equal(out.response_tokens_BN, tokens[:, P:])
   assert len({tuple(row) for row in tokens[:, P:]}) == len(PROMPT_LENS)
-  assert (out.sample_logp_BN == 0).all()
+  assert (out.sample_logp_BN == 0).all() and (out.sample_entropy_BN == 0).all()
 
 
 def test_key_determines_samples(policy, prompts):

@@ -1,14 +1,12 @@
 """Meshes, logical rules, and parity of sharded and unsharded training on 8 fake CPU devices."""
 
-import functools
-
 import jax
 import numpy as np
 import pytest
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jax_rlvr import metric_writer, rl_step, sharding, train
+from jax_rlvr import metric_writer, sharding, train
 from jax_rlvr.models import Policy, get_preset
 from tests import test_rl_step, test_train
 
@@ -109,40 +107,12 @@ def test_smoke_training_matches_across_meshes(mesh_runs, shape):
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=5e-5)
 
 
-@pytest.mark.parametrize(
-  "overrides",
-  [
-    {},
-    {"method": "clip_cov", "cov_fraction": 0.05, "cov_bounds": (-10.0, 10.0)},
-    {"method": "kl_cov", "cov_fraction": 0.05},
-  ],
-  ids=["grpo", "clip_cov", "kl_cov"],
-)
-def test_rl_update_sharded_equals_unsharded(overrides):
-  """One GRPO iteration (N = 2 updates) on a (2, 2, 2) mesh equals the single-device one; for
-  Clip-Cov / KL-Cov this means the same tokens were selected from the global batch."""
-  # test_train.smoke_config recomputes the old log-probs; so does the reference.
-  single = test_rl_step._run(mini_batches=2, old_logp="recompute", **overrides)
-  mesh = sharding.make_mesh((2, 2, 2))
-  graphdef, params, out, rewards = test_rl_step._rollout()
-  params = jax.device_put(params, sharding.state_shardings(params, mesh))
-  put_batch = lambda x: jax.device_put(
-    x, sharding.batch_sharding(mesh, x.ndim) if x.ndim else sharding.replicated(mesh)
-  )
-  out, rewards = jax.tree.map(put_batch, (out, rewards))
-  config = test_train.smoke_config(**{"rollout.prompts_per_step": 4, "rl.mini_batches": 2})
-  for key, value in overrides.items():
-    config.rl[key] = value
-  hp = rl_step.RLHyperParams.from_config(config)
-  optimizer = train.make_optimizer(1e-3, 1, config.optim)
-  step = jax.jit(
-    functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp)
-  )
-  controllers = sharding.on_mesh(rl_step.init_controllers(hp), mesh)
-  new_params, _, _, metrics = step(
-    params, jax.jit(optimizer.init)(params), controllers, None, out, rewards, jax.random.key(3)
-  )
-  _, ref_params, _, ref_metrics = single
+def test_rl_update_sharded_equals_unsharded():
+  """One GRPO iteration (N = 2 updates) on a (2, 2, 2) mesh equals the single-device one. The
+  masking methods across meshes: test_rl_step's test_masking_methods_select_over_the_whole_*."""
+  common = dict(mini_batches=2, old_logp="recompute")
+  _, ref_params, _, ref_metrics = test_rl_step._run(**common)
+  _, new_params, _, metrics = test_rl_step._run(mesh_shape=(2, 2, 2), **common)
   for key, value in ref_metrics.items():
     assert float(metrics[key]) == pytest.approx(float(value), rel=1e-4, abs=1e-6), key
   for a, b in zip(jax.tree.leaves(ref_params), jax.tree.leaves(new_params), strict=True):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from configs import default as default_config
-from jax_rlvr import config_validation, metric_writer, train
+from jax_rlvr import config_validation, metric_writer, plotting, probe, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED_METRICS = (
@@ -33,6 +33,9 @@ REQUIRED_METRICS = (
   "time_train_s",
   "logp_mismatch",
   "mixed_groups",
+  "logp_mismatch_max",
+  "entropy_policy",
+  "entropy_sampled",
 )
 
 
@@ -92,7 +95,7 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
     assert e["pass@1"] == pytest.approx(e["avg@4"]) and e["pass@4"] >= e["pass@1"]
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["rollout"]["group_size"] == config.rollout.group_size
-  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview"):
+  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview", "entropies"):
     assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
   assert os.listdir(os.path.join(workdir, "tb"))
 
@@ -136,7 +139,6 @@ def test_rl_controllers_start_from_the_runs_config_after_a_shared_warmup(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_steps_without_learning_signal_warn_once(tmp_path, monkeypatch):
   """An untrained policy (no warm-up) never solves a sum: every group's rewards are 0, so the
   loop warns once, after NO_SIGNAL_STEPS steps, that nothing is learned."""
@@ -149,6 +151,47 @@ def test_steps_without_learning_signal_warn_once(tmp_path, monkeypatch):
   assert calls == [{"rl_step": train.NO_SIGNAL_STEPS, "reward": 0.0}]
 
 
+@pytest.mark.slow
+def test_probe_in_training_and_on_a_checkpoint(smoke_run, tmp_path):
+  """rl.probe_every = 2 logs the sign probe on GRPO steps 2 and 4 without changing the training;
+  the probe of scripts/entropy_probe.py runs on the checkpoint at the start of RL."""
+  ref_dir, _, _ = smoke_run
+  workdir = str(tmp_path / "probed")
+  config = smoke_config(**{"rl.probe_every": 2, "checkpoint.max_to_keep": 4})
+  train.train_and_evaluate(config, workdir)
+  rl = lambda d: [r for r in metric_writer.read_jsonl(f"{d}/metrics.jsonl") if r["phase"] == "rl"]
+  ref, got = rl(ref_dir), rl(workdir)
+  for a, b in zip(ref, got, strict=True):
+    for key in ("loss", "entropy", "grad_norm", "reward_mean", "approx_kl"):
+      assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), (a["rl_step"], key)
+  probed = [r for r in got if "probe_dH_all" in r]
+  assert [r["rl_step"] for r in probed] == [2, 4]
+  for r in probed:
+    assert r["probe_dH_pred_all"] == pytest.approx(r["probe_dH_pred_pos"] + r["probe_dH_pred_neg"])
+    assert all(np.isfinite(r[f"probe_dH_{s}"]) for s in ("all", "pos", "neg"))
+
+  # What scripts/entropy_probe.py runs, in-process (the probe's compilation is reused).
+  records = probe.probe_checkpoint(
+    config, workdir, config.warmup.steps, settings=("run", "N=4,clip_free")
+  )
+  assert [r["variant"] for r in records] == [
+    f"{s}/{sign}" for s in ("run", "N=4,clip_free") for sign in ("all", "pos", "neg")
+  ]
+  by_name = {r["variant"]: r for r in records}
+  assert by_name["run/pos"]["num_neg_tokens"] == by_name["run/neg"]["num_pos_tokens"] == 0
+  assert by_name["run/all"]["num_updates"] == 2 and by_name["N=4,clip_free/all"]["num_updates"] == 4
+  for r in records:
+    assert r["rl_step"] == 0 and np.isfinite(r["delta_entropy_heldout"])
+    # Tokens with Â = 0 carry no gradient: a variant with nothing to train leaves H unchanged.
+    if r["num_pos_tokens"] + r["num_neg_tokens"] == 0:
+      assert r["delta_entropy"] == 0 and r["delta_entropy_predicted"] == 0
+    else:
+      assert r["delta_entropy"] != 0
+  png = plotting.plot_probe(records, str(tmp_path / "probe.png"))
+  assert os.path.getsize(png) > 1000
+
+
+@pytest.mark.slow
 def test_eval_script_appends_record(smoke_run):
   workdir, _, _ = smoke_run
   before = len(metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl")))

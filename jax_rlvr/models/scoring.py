@@ -43,6 +43,24 @@ def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):
   return unchunk(logp_KBC), unchunk(entropy_KBC)
 
 
+def response_hidden_states(
+  policy: Policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN
+) -> jax.Array:
+  """[B, N, D] final hidden states whose logits predict the N response tokens (position t of the
+  response is predicted from the prompt and response tokens before it); arguments as in
+  `response_logprobs`."""
+  P = prompt_tokens_BP.shape[1]
+  # The last response token is only predicted, never an input.
+  tokens_BT = jnp.concatenate(
+    [prompt_tokens_BP.astype(jnp.int32), response_tokens_BN[:, :-1].astype(jnp.int32)], axis=1
+  )
+  mask_BT = jnp.concatenate(
+    [prompt_mask_BP.astype(jnp.int32), response_mask_BN[:, :-1].astype(jnp.int32)], axis=1
+  )
+  h_BTD = policy.hidden_states(tokens_BT, mask_BT=mask_BT)
+  return h_BTD[:, P - 1 :]  # position t predicts token t + 1
+
+
 def response_logprobs(
   policy: Policy,
   prompt_tokens_BP: jax.Array,
@@ -68,16 +86,11 @@ def response_logprobs(
     (logp_BN, entropy_BN), float32, 0 where `response_mask_BN` is 0. entropy_BN is the entropy of
     the full next-token distribution at each response position.
   """
-  P = prompt_tokens_BP.shape[1]
   N = response_tokens_BN.shape[1]
   response_tokens_BN = response_tokens_BN.astype(jnp.int32)
-  # The last response token is only predicted, never an input.
-  tokens_BT = jnp.concatenate([prompt_tokens_BP.astype(jnp.int32), response_tokens_BN[:, :-1]], 1)
-  mask_BT = jnp.concatenate(
-    [prompt_mask_BP.astype(jnp.int32), response_mask_BN[:, :-1].astype(jnp.int32)], axis=1
+  h_BND = response_hidden_states(
+    policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN
   )
-  h_BTD = policy.hidden_states(tokens_BT, mask_BT=mask_BT)
-  h_BND = h_BTD[:, P - 1 :]  # position t predicts token t + 1
   if chunk_size is None or chunk_size >= N:
     logp_BN, entropy_BN = token_logprobs(policy.logits(h_BND), response_tokens_BN, temperature)
   else:

@@ -13,7 +13,8 @@ Conventions:
 - Token statistics (covariances, entropy ranks, token budgets) are computed over the WHOLE array
   passed in, with jnp reductions on the global arrays: under jit with the batch sharded over
   devices, XLA inserts the collectives, so the selection is the one of the unsharded batch. Call
-  these on the global training batch, not per micro-batch or per shard, to reproduce the methods.
+  these on the global training batch, not per micro-batch or per shard, to reproduce the methods
+  (``rl_step`` selects once per mini-batch and hands each micro-batch its rows).
 - Token masks return float32 [B, T] weights in {0, 1}, always 0 on padding. Pass them to
   ``losses.policy_loss`` as ``token_weights_BT``: a weight-0 token contributes no gradient (and no
   value) but stays in the loss denominator ("detached").
@@ -254,6 +255,7 @@ def kl_cov_loss(
   beta=1.0,
   agg="token-mean",
   normaliser=None,
+  selected_BT=None,
 ):
   """KL-Cov penalty (Cui et al. 2025): β·|log π_θ - log π_old| on the ``kl_cov_mask`` tokens.
 
@@ -270,12 +272,16 @@ def kl_cov_loss(
     kl_ratio: k.
     beta: β.
     agg, normaliser: as in ``losses.aggregate_loss``.
+    selected_BT: optional [B, T] ``kl_cov_mask`` selection made on a larger batch of which this
+      is a part (e.g. the whole mini-batch of a micro-batch); by default made on this batch
+      (then ``adv`` and ``kl_ratio`` are used only for it).
 
   Returns:
     float32 scalar loss term.
   """
   mask_BT = jnp.asarray(mask_BT) > 0
-  selected_BT = kl_cov_mask(logp_BT, adv, mask_BT, kl_ratio=kl_ratio)
+  if selected_BT is None:
+    selected_BT = kl_cov_mask(logp_BT, adv, mask_BT, kl_ratio=kl_ratio)
   diff_BT = jnp.where(
     mask_BT,
     jnp.asarray(logp_BT, jnp.float32)

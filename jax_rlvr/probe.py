@@ -1,0 +1,330 @@
+"""The entropy probe: which tokens move the entropy, measured on one real update.
+
+From one training state (parameters, optimiser state, controllers) and one rollout batch, the probe
+applies the GRPO update (`rl_step.update_on_rollout`, N optimiser steps) under variants of the
+run's settings, each from the same state: all tokens, positive-Â tokens only, negative-Â tokens
+only, and counterfactual λ, N, clipping and ε. For each it measures ΔH, the change of the mean
+token entropy over the batch's response positions (the responses held fixed), and the same on a
+held-out rollout of other prompts, beside the first-order prediction of the paper's analysis.
+
+First-order prediction. A step δz on the logits at one position changes its entropy by
+ΔH ≈ -Cov_{a~π}(log π(a), δz_a). The policy-gradient step of a sampled token y with advantage Â
+(ratio 1) moves the logits along δz = η Â (e_y - π), which gives ΔH ≈ -η Â d with the
+discriminator of the sampled token
+
+    d = π(y) (log π(y) + H) - Σ_v π(v)² (log π(v) + H),
+
+positive when y is likelier than typical (then Â > 0 lowers the entropy and Â < 0 raises it;
+d >= 0 whenever y is the most likely token). The probe's prediction is Σ_t -w_t Â_t d_t over the
+tokens a variant trains on (w = λ for Â > 0, 1 for Â < 0), divided by all response tokens: the
+change of the batch's mean entropy per unit logit step η if every position's logits moved on their
+own. A network with shared parameters and Adam does not move them so; compare the prediction's sign
+and its per-token correlation with the measured change (`corr`), not its scale. The prediction is
+the same for every N and clip range (it is taken at the rollout state, where the ratio is 1).
+
+Shape letters: B responses, P prompt tokens, N response tokens, V vocabulary, C row chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jax_rlvr import rl_step
+from jax_rlvr.models import scoring
+
+SIGNS = ("all", "pos", "neg")
+
+# Counterfactual settings, each run with every sign: name -> RLHyperParams overrides. "lam" is λ,
+# the weight of positive-advantage tokens (in the "all" and "pos" signs). The clip variants use
+# N = 4: with N = 1 the ratio is 1 and clipping never acts (the paper's three factors).
+COUNTERFACTUALS = {
+  "run": {},
+  "lambda=0.5": {"lam": 0.5},
+  "N=1": {"mini_batches": 1, "epochs": 1},
+  "N=2": {"mini_batches": 2, "epochs": 1},
+  "N=4": {"mini_batches": 4, "epochs": 1},
+  "N=4,clip_free": {"mini_batches": 4, "epochs": 1, "clip": False},
+  "N=4,clip_higher": {"mini_batches": 4, "epochs": 1, "eps_high": 0.28},
+  "N=4,clip_lower": {"mini_batches": 4, "epochs": 1, "eps_low": 0.28},
+  "N=4,clip_tighter": {"mini_batches": 4, "epochs": 1, "eps_low": 0.12},
+}
+
+
+def entropy_discriminator(logits_BNV, tokens_BN, temperature: float = 1.0):
+  """(entropy_BN, d_BN) of softmax(logits / temperature): the token entropy H and the sampled
+  token's discriminator d = π(y)(log π(y) + H) - Σ_v π(v)²(log π(v) + H), float32.
+
+  For a logit step δz = η Â (e_y - π) the entropy changes by -η Â d to first order.
+  """
+  logp_BNV = jax.nn.log_softmax(jnp.asarray(logits_BNV, jnp.float32) / temperature, axis=-1)
+  p_BNV = jnp.exp(logp_BNV)
+  # Excluded (-inf) logits have π = 0 and contribute nothing; keep their 0·(-inf) out of the sums.
+  safe_logp_BNV = jnp.where(p_BNV > 0, logp_BNV, 0.0)
+  entropy_BN = -jnp.sum(p_BNV * safe_logp_BNV, axis=-1)
+  logp_y_BN = jnp.take_along_axis(safe_logp_BNV, tokens_BN[..., None], axis=-1)[..., 0]
+  centred_BNV = safe_logp_BNV + entropy_BN[..., None]
+  d_BN = jnp.exp(logp_y_BN) * (logp_y_BN + entropy_BN) - jnp.sum(
+    p_BNV * p_BNV * centred_BNV, axis=-1
+  )
+  return entropy_BN, d_BN
+
+
+def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: float = 1.0):
+  """(entropy_BN, d_BN) of a batch's response tokens under `params`, 0 on padding; computed in
+  `num_chunks` forward passes of B / num_chunks rows (the [rows, N, V] logits of one chunk live).
+
+  batch: a dict with prompt_tokens [B, P], prompt_mask [B, P], response_tokens [B, N] and
+  response_mask [B, N].
+  """
+
+  def one(chunk):
+    h_BND = scoring.response_hidden_states(
+      nnx.merge(graphdef, params),
+      chunk["prompt_tokens"],
+      chunk["prompt_mask"],
+      chunk["response_tokens"],
+      chunk["response_mask"],
+    )
+    logits_BNV = nnx.merge(graphdef, params).logits(h_BND)
+    entropy_BN, d_BN = entropy_discriminator(logits_BNV, chunk["response_tokens"], temperature)
+    valid_BN = chunk["response_mask"] > 0
+    return jnp.where(valid_BN, entropy_BN, 0.0), jnp.where(valid_BN, d_BN, 0.0)
+
+  if num_chunks == 1:
+    return one(batch)
+  B = batch["response_tokens"].shape[0]
+  to_chunks = lambda x: x.reshape(num_chunks, B // num_chunks, *x.shape[1:])
+  entropy_CRN, d_CRN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
+  return entropy_CRN.reshape(B, -1), d_CRN.reshape(B, -1)
+
+
+def _batch(rollout):
+  return {
+    "prompt_tokens": rollout.prompt_tokens_BP,
+    "prompt_mask": rollout.prompt_mask_BP,
+    "response_tokens": rollout.response_tokens_BN,
+    "response_mask": rollout.response_mask_BN,
+  }
+
+
+def variant_hp(hp: rl_step.RLHyperParams, sign: str, batch_size: int, **overrides):
+  """The run's settings `hp` with a constant λ schedule training on the tokens of `sign`
+  ("all", "pos": Â > 0 only, "neg": Â < 0 only) and `overrides` of RLHyperParams fields ("lam"
+  = λ, default 1). Micro-batches fall back to 1 where they no longer split a mini-batch."""
+  lam = overrides.pop("lam", 1.0)
+  pos_weight, neg_weight = {"all": (lam, 1.0), "pos": (lam, 0.0), "neg": (0.0, 1.0)}[sign]
+  hp = dataclasses.replace(
+    hp, lambda_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
+  )
+  if (batch_size // hp.mini_batches) % hp.micro_batches:
+    hp = dataclasses.replace(hp, micro_batches=1)
+  return hp
+
+
+def variants(hp: rl_step.RLHyperParams, batch_size: int, settings=("run",)):
+  """[(name, RLHyperParams)]: every sign of every named setting of COUNTERFACTUALS, e.g.
+  "N=4,clip_free/neg"."""
+  return [
+    (f"{setting}/{sign}", variant_hp(hp, sign, batch_size, **COUNTERFACTUALS[setting]))
+    for setting in settings
+    for sign in SIGNS
+  ]
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "optimizer", "hp", "num_chunks"))
+def _entropy_after_update(
+  params,
+  opt_state,
+  controllers,
+  ref_params,
+  rollout,
+  rewards_B,
+  key,
+  heldout_batch,
+  sign_weights,
+  *,
+  graphdef,
+  optimizer,
+  hp,
+  num_chunks,
+):
+  """Token entropies of the rollout's and the held-out batch's response tokens after one GRPO
+  iteration under `hp` with (pos_weight, neg_weight) = `sign_weights` from this state."""
+  new_params, _, _, metrics = rl_step.update_on_rollout(
+    params,
+    opt_state,
+    controllers,
+    ref_params,
+    rollout,
+    rewards_B,
+    key,
+    graphdef=graphdef,
+    optimizer=optimizer,
+    hp=hp,
+    sign_weights=sign_weights,
+  )
+  stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
+  entropy_BN, _ = stats(new_params, _batch(rollout), num_chunks)
+  heldout_BN = None
+  if heldout_batch is not None:
+    heldout_BN, _ = stats(new_params, heldout_batch, num_chunks)
+  return entropy_BN, heldout_BN, metrics["grad_norm"]
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "hp", "num_chunks"))
+def _before(params, rollout, rewards_B, heldout_batch, *, graphdef, hp, num_chunks):
+  stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
+  entropy_BN, d_BN = stats(params, _batch(rollout), num_chunks)
+  heldout_BN = None if heldout_batch is None else stats(params, heldout_batch, num_chunks)[0]
+  return entropy_BN, d_BN, heldout_BN, rl_step.compute_advantages(rewards_B, hp)
+
+
+def _mean(x_BN, mask_BN):
+  return float(np.sum(x_BN * mask_BN) / max(np.sum(mask_BN), 1.0))
+
+
+def run_probe(
+  params,
+  opt_state,
+  controllers,
+  rollout,
+  rewards_B,
+  key,
+  named_hps,
+  *,
+  graphdef,
+  optimizer,
+  ref_params=None,
+  heldout=None,
+  num_chunks: int = 1,
+) -> list[dict]:
+  """Applies the update of every (name, RLHyperParams) in `named_hps` from the same state and
+  returns one record per variant:
+
+    variant, delta_entropy (measured ΔH of the batch's mean token entropy), delta_entropy_heldout
+    (on `heldout`, a sampling.SampleOutput of other prompts, if given), delta_entropy_predicted
+    (the first-order prediction, module docstring) and its parts over positive / negative tokens,
+    corr (Pearson correlation over the trained tokens of the measured and predicted per-token
+    ΔH), num_pos_tokens / num_neg_tokens (tokens with Â > 0 / Â < 0 the variant trains on),
+    entropy_before, grad_norm.
+
+  Variants with equal settings are computed once. Nothing is donated: the state is unchanged.
+  """
+  heldout_batch = None if heldout is None else _batch(heldout)
+  hp0 = named_hps[0][1]
+  entropy_BN, d_BN, heldout_BN, adv_B = jax.device_get(
+    _before(
+      params, rollout, rewards_B, heldout_batch, graphdef=graphdef, hp=hp0, num_chunks=num_chunks
+    )
+  )
+  mask_BN = np.asarray(jax.device_get(rollout.response_mask_BN), np.float64)
+  adv_BN = np.broadcast_to(np.asarray(adv_B, np.float64)[:, None], mask_BN.shape)
+  pos_BN, neg_BN = mask_BN * (adv_BN > 0), mask_BN * (adv_BN < 0)
+  heldout_mask_BN = None
+  if heldout is not None:
+    heldout_mask_BN = np.asarray(jax.device_get(heldout.response_mask_BN), np.float64)
+  num_tokens = max(mask_BN.sum(), 1.0)
+  cache, records = {}, []
+  for name, hp in named_hps:
+    if hp not in cache:
+      # The weights enter traced: the variants of one setting share a compilation.
+      cache[hp] = jax.device_get(
+        _entropy_after_update(
+          params,
+          opt_state,
+          controllers,
+          ref_params,
+          rollout,
+          rewards_B,
+          key,
+          heldout_batch,
+          (hp.pos_weight, hp.neg_weight),
+          graphdef=graphdef,
+          optimizer=optimizer,
+          hp=dataclasses.replace(hp, pos_weight=1.0, neg_weight=1.0),
+          num_chunks=num_chunks,
+        )
+      )
+    after_BN, heldout_after_BN, grad_norm = cache[hp]
+    # Per-token predicted ΔH·N_tokens/η of the tokens this variant trains on.
+    pred_pos_BN = -hp.pos_weight * adv_BN * d_BN * pos_BN
+    pred_neg_BN = -hp.neg_weight * adv_BN * d_BN * neg_BN
+    trained_BN = pos_BN * (hp.pos_weight > 0) + neg_BN * (hp.neg_weight > 0)
+    record = {
+      "variant": name,
+      "delta_entropy": _mean(after_BN - entropy_BN, mask_BN),
+      "delta_entropy_predicted": float(np.sum(pred_pos_BN + pred_neg_BN) / num_tokens),
+      "delta_entropy_predicted_pos": float(np.sum(pred_pos_BN) / num_tokens),
+      "delta_entropy_predicted_neg": float(np.sum(pred_neg_BN) / num_tokens),
+      "corr": _correlation(after_BN - entropy_BN, pred_pos_BN + pred_neg_BN, trained_BN),
+      "num_pos_tokens": int(pos_BN.sum()) if hp.pos_weight > 0 else 0,
+      "num_neg_tokens": int(neg_BN.sum()) if hp.neg_weight > 0 else 0,
+      "entropy_before": _mean(entropy_BN, mask_BN),
+      "grad_norm": float(grad_norm),
+      "num_updates": hp.mini_batches * hp.epochs,
+    }
+    if heldout is not None:
+      record["delta_entropy_heldout"] = _mean(heldout_after_BN - heldout_BN, heldout_mask_BN)
+    records.append(record)
+  return records
+
+
+def _correlation(x_BN, y_BN, mask_BN) -> float:
+  """Pearson correlation of x and y over the masked entries (NaN if fewer than 2 or constant)."""
+  sel = mask_BN > 0
+  x, y = np.asarray(x_BN, np.float64)[sel], np.asarray(y_BN, np.float64)[sel]
+  if x.size < 2 or x.std() == 0 or y.std() == 0:
+    return float("nan")
+  return float(np.corrcoef(x, y)[0, 1])
+
+
+def sign_probe_metrics(records: list[dict]) -> dict:
+  """The in-training metrics of the sign probe's three records ("*/all", "*/pos", "*/neg")."""
+  by_sign = {r["variant"].rsplit("/", 1)[-1]: r for r in records}
+  out = {}
+  for sign in SIGNS:
+    out[f"probe_dH_{sign}"] = by_sign[sign]["delta_entropy"]
+    out[f"probe_dH_pred_{sign}"] = by_sign[sign]["delta_entropy_predicted"]
+  return out
+
+
+def probe_checkpoint(config, workdir: str, step: int | None = None, settings=("run",)):
+  """Runs the probe from a run's checkpoint: the state of global `step` (default: the latest; the
+  warm-up's last step means the start of RL, with a fresh RL optimiser), the rollout the run
+  sampled next (same prompts and sampling key) and a held-out rollout of the prompts after them.
+
+  Returns one record per variant (`run_probe`) with the step, the GRPO step and the batch's
+  accuracy added. `config` must be the run's (as for scripts/eval.py); config.json is not touched.
+  """
+  from jax_rlvr import train  # train imports this module
+
+  trainer = train.Trainer(config, workdir, write_config=False)
+  try:
+    step = trainer.checkpointer.latest_step() if step is None else step
+    if step is None or step < config.warmup.steps:
+      raise ValueError(
+        f"No RL state at step {step} in {workdir}: probe a checkpoint at or after the warm-up's "
+        f"last step {config.warmup.steps} (checkpoint.every sets which steps are kept)."
+      )
+    state, meta = trainer.checkpointer.restore(trainer.initial_state, step)
+    trainer.train_iter.set_state(meta["data"])
+    if step == config.warmup.steps:
+      state = trainer.start_rl(state)
+    batch_size = config.rollout.prompts_per_step * config.rollout.group_size
+    with jax.set_mesh(trainer.mesh):
+      rollout, rewards_B, _, _ = trainer.sample_and_grade(state, step)
+      heldout, _, _, _ = trainer.sample_and_grade(state, step + 1)
+      records = trainer.run_probe(
+        state, rollout, rewards_B, variants(trainer.hp, batch_size, settings), heldout=heldout
+      )
+    accuracy = float(np.mean(jax.device_get(rewards_B) > 0.5))
+  finally:
+    trainer.checkpointer.close()
+  rl_steps = step - config.warmup.steps
+  return [{"step": step, "rl_step": rl_steps, "accuracy": accuracy, **r} for r in records]

@@ -1,0 +1,109 @@
+"""The entropy probe: the discriminator's first-order law, and the sign of ΔH on a real update."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import default as default_config
+from jax_rlvr import probe, rl_step, sampling, train
+from jax_rlvr.models import Policy, get_preset
+from jax_rlvr.rl import entropy_control
+
+LOGITS = np.array([2.0, 0.5, 0.0, -0.3, -1.0, 0.2], np.float32)
+
+
+def _numpy_discriminator(logits, y):
+  p = np.exp(logits - logits.max())
+  p /= p.sum()
+  h = -np.sum(p * np.log(p))
+  return p[y] * (np.log(p[y]) + h) - np.sum(p**2 * (np.log(p) + h))
+
+
+@pytest.mark.parametrize("y", [0, 3])
+@pytest.mark.parametrize("adv", [1.0, -1.0])
+def test_discriminator_predicts_the_entropy_change_of_a_small_logit_step(y, adv):
+  """H(z + η Â (e_y - π)) - H(z) = -η Â d + O(η²) on a single softmax; d > 0 for the likely
+  token 0 (a positive step lowers the entropy) and d < 0 for the unlikely token 3."""
+  entropy, d = probe.entropy_discriminator(LOGITS[None, None], jnp.array([[y]]))
+  assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(LOGITS, y), rel=1e-5)
+  assert float(entropy[0, 0]) == pytest.approx(
+    float(entropy_control.entropy_from_logits(LOGITS)), rel=1e-6
+  )
+  assert (float(d[0, 0]) > 0) == (y == 0)
+  eta = 1e-3
+  pi = np.asarray(jax.nn.softmax(LOGITS), np.float64)
+  step = eta * adv * (np.eye(len(LOGITS))[y] - pi)
+  measured = float(entropy_control.entropy_from_logits(jnp.asarray(LOGITS + step))) - float(
+    entropy[0, 0]
+  )
+  assert measured == pytest.approx(-eta * adv * float(d[0, 0]), rel=2e-2)
+
+
+def test_discriminator_ignores_truncated_tokens():
+  logits = jnp.array([[[1.0, 0.0, -jnp.inf]]])
+  entropy, d = probe.entropy_discriminator(logits, jnp.array([[0]]))
+  assert np.isfinite(float(entropy[0, 0])) and np.isfinite(float(d[0, 0]))
+  assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(np.array([1.0, 0.0]), 0), rel=1e-5)
+
+
+P, G, L, N = 4, 4, 6, 8
+
+
+@functools.lru_cache(maxsize=1)
+def _greedy_state():
+  """A tiny random policy, its greedy rollout (every response token is the most likely one, so
+  d >= 0) and rewards that give every group both signs."""
+  policy = Policy(get_preset("tiny", vocab_size=17), rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(policy)
+  prompts = jax.random.randint(jax.random.key(1), (2 * P, L), 3, 17)
+  mask = jnp.ones((2 * P, L), jnp.int32)
+  config = sampling.SamplingConfig(
+    max_new_tokens=N, num_samples=G, eos_id=(), pad_id=0, greedy=True
+  )
+  out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
+  rollout = jax.tree.map(lambda x: x[: P * G] if x.ndim else x, out)
+  heldout = jax.tree.map(lambda x: x[P * G :] if x.ndim else x, out)
+  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], P), jnp.float32)
+  return graphdef, params, rollout, heldout, rewards
+
+
+@pytest.mark.slow
+def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy():
+  """From one state, the real update (N = 2, AdamW, lr 1e-4) on positive-Â tokens only lowers the
+  batch's mean token entropy and on negative-Â tokens only raises it, on the batch and on held-out
+  prompts; the first-order prediction has the measured sign."""
+  config = default_config.get_config("smoke")
+  config.rollout.prompts_per_step, config.rollout.group_size = P, G
+  config.rl.mini_batches, config.rl.old_logp = 2, "recompute"
+  hp = rl_step.RLHyperParams.from_config(config)
+  graphdef, params, rollout, heldout, rewards = _greedy_state()
+  optimizer = train.make_optimizer(1e-4, 1, config.optim)
+  records = probe.run_probe(
+    params,
+    optimizer.init(params),
+    rl_step.init_controllers(hp),
+    rollout,
+    rewards,
+    jax.random.key(3),
+    probe.variants(hp, P * G),
+    graphdef=graphdef,
+    optimizer=optimizer,
+    heldout=heldout,
+  )
+  by_sign = {r["variant"]: r for r in records}
+  pos, neg, both = by_sign["run/pos"], by_sign["run/neg"], by_sign["run/all"]
+  assert pos["num_neg_tokens"] == 0 < pos["num_pos_tokens"] == both["num_pos_tokens"]
+  assert neg["num_pos_tokens"] == 0 < neg["num_neg_tokens"] == both["num_neg_tokens"]
+  assert pos["delta_entropy"] < 0 < neg["delta_entropy"]
+  assert pos["delta_entropy_heldout"] < 0 < neg["delta_entropy_heldout"]
+  assert pos["delta_entropy_predicted"] < 0 < neg["delta_entropy_predicted"]
+  assert both["delta_entropy_predicted"] == pytest.approx(
+    pos["delta_entropy_predicted"] + neg["delta_entropy_predicted"], rel=1e-6
+  )
+  metrics = probe.sign_probe_metrics(records)
+  assert metrics["probe_dH_pos"] == pos["delta_entropy"]
+  assert metrics["probe_dH_neg"] == neg["delta_entropy"]
