@@ -104,6 +104,10 @@ def base_config() -> ml_collections.ConfigDict:
   # multiple of this), not over data.max_prompt_len + rollout.max_new_tokens: the dropped columns
   # are padding in every row, so only rounding changes. 0 = off.
   c.rl.pad_bucket = 8
+  # Compute each prompt once for its G responses in the update (their keys / values repeated),
+  # instead of once per row: the same loss, ~1 / G of the prompt's cost; mini- and micro-batches
+  # then hold whole groups. Pays off when prompts are long next to responses (real LMs).
+  c.rl.share_prompts = False
   # λ, the weight of positive-advantage tokens: constant | stage | epoch | entropy_guided | pi
   c.rl.lambda_schedule = "constant"
   c.rl.pos_weight = 1.0  # λ of the constant schedule (1.0 = GRPO, 0.0 = "Adv ≤ 0 only")

@@ -216,6 +216,14 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     f"each mini-batch of {batch // rl.mini_batches} responses must split evenly into "
     "micro-batches; change rl.micro_batches or rl.mini_batches.",
   )
+  rows = batch // (rl.mini_batches * micro)
+  _check(
+    not rl.share_prompts or rows % r.group_size == 0,
+    "rl.share_prompts",
+    rl.share_prompts,
+    f"micro-batches of {rows} responses do not hold whole groups of G = {r.group_size}; lower "
+    "rl.micro_batches or rl.mini_batches, or set rl.share_prompts=False.",
+  )
   for field in ("pos_weight", "neg_weight", "lambda_init"):
     _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
   if rl.lambda_schedule == "epoch":

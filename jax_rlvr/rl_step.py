@@ -63,6 +63,7 @@ class RLHyperParams:
   mini_batches: int
   micro_batches: int
   epochs: int
+  share_prompts: bool
   old_logp: str
   pos_weight: float
   neg_weight: float
@@ -104,6 +105,7 @@ class RLHyperParams:
       mini_batches=rl.mini_batches,
       micro_batches=rl.micro_batches,
       epochs=rl.epochs,
+      share_prompts=rl.share_prompts,
       old_logp=rl.old_logp,
       pos_weight=rl.pos_weight,
       neg_weight=rl.neg_weight,
@@ -213,11 +215,12 @@ def select_tokens(hp: RLHyperParams, key, batch: ec.TokenBatch):
   return None
 
 
-def score(params, batch, *, graphdef, hp: RLHyperParams):
+def score(params, batch, *, graphdef, hp: RLHyperParams, group_size: int = 1):
   """(logp_BN, entropy_BN) of the batch's response tokens under `params`, one forward pass.
 
   Like veRL, log-probs, ratios and entropies use the rollout temperature (the paper samples at
-  1.0, where this is the plain policy).
+  1.0, where this is the plain policy). `group_size` G > 1: every G consecutive rows share their
+  prompt, computed once (scoring.response_logprobs).
   """
   return scoring.response_logprobs(
     nnx.merge(graphdef, params),
@@ -227,6 +230,7 @@ def score(params, batch, *, graphdef, hp: RLHyperParams):
     batch["response_mask"],
     temperature=hp.temperature,
     chunk_size=hp.logprob_chunk_size,
+    group_size=group_size,
   )
 
 
@@ -282,7 +286,8 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
   present, is the masking method's selection made on the whole mini-batch (`select_tokens`);
   without it the selection is made on `mb` with `key`.
   """
-  logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp)
+  group_size = hp.group_size if hp.share_prompts else 1
+  logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp, group_size=group_size)
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
   adv = mb["adv"]
@@ -449,8 +454,16 @@ def update_on_rollout(
   B = rewards_B.shape[0]
   M = B // hp.mini_batches
   perm_keys = jax.random.split(jax.random.fold_in(key, 0), hp.epochs)
-  order = jnp.concatenate([jax.random.permutation(k, B) for k in perm_keys])
-  rows_SM = order.reshape(hp.epochs * hp.mini_batches, M)
+  if hp.share_prompts:
+    # Whole groups in a random order, their G rows kept together, so that every micro-batch
+    # holds whole groups whose rows share one prompt computation.
+    G = hp.group_size
+    orders = [
+      (jax.random.permutation(k, B // G)[:, None] * G + jnp.arange(G)).reshape(B) for k in perm_keys
+    ]
+  else:
+    orders = [jax.random.permutation(k, B) for k in perm_keys]
+  rows_SM = jnp.concatenate(orders).reshape(hp.epochs * hp.mini_batches, M)
   step_keys = jax.random.split(jax.random.fold_in(key, 1), rows_SM.shape[0])
   grad_fn = jax.value_and_grad(minibatch_loss, has_aux=True)
 
@@ -470,8 +483,12 @@ def update_on_rollout(
       metrics["num_tokens"] = jnp.sum(mb["response_mask"] > 0, dtype=jnp.float32)
       return jax.tree.map(jnp.add, grads, micro_grads), metrics
 
-    # Micro-batch u holds rows u, u + U, ... of the mini-batch (the chunks of score_in_chunks).
-    rows_UR = jnp.arange(M).reshape(M // U, U).T
+    # Micro-batch u holds rows u, u + U, ... of the mini-batch (the chunks of score_in_chunks);
+    # with shared prompts, a contiguous block of whole groups.
+    if hp.share_prompts:
+      rows_UR = jnp.arange(M).reshape(U, M // U)
+    else:
+      rows_UR = jnp.arange(M).reshape(M // U, U).T
     grads, metrics_U = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), rows_UR)
     metrics = combine_micro_metrics(metrics_U, metrics_U.pop("num_tokens"))
     updates, opt_state = optimizer.update(grads, opt_state, params)

@@ -310,13 +310,7 @@ def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:
     "prompt_tokens_BP": out.prompt_tokens_BP[:, P - P_new :],
     "prompt_mask_BP": out.prompt_mask_BP[:, P - P_new :],
   }
-  for name in (
-    "response_tokens_BN",
-    "response_mask_BN",
-    "sample_logp_BN",
-    "policy_logp_BN",
-    "entropy_BN",
-    "sample_entropy_BN",
-  ):
-    fields[name] = getattr(out, name)[:, :N_new]
+  for field in dataclasses.fields(out):
+    if field.name.endswith("_BN"):  # every per-response-token array
+      fields[field.name] = getattr(out, field.name)[:, :N_new]
   return out.replace(**fields)

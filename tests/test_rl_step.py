@@ -315,3 +315,31 @@ def test_trimmed_rollout_gives_the_same_update(method):
   ref = _run(_extra_padding, **common)
   got = _run(lambda out: sampling.trim_padding(_extra_padding(out), bucket=1), **common)
   _assert_same_update(ref, got)
+
+
+def test_shared_prompts_give_the_same_update():
+  """rl.share_prompts computes each group's prompt once: with N = 1 (every row in one step) the
+  update equals the per-row one up to rounding."""
+  ref = _run(micro_batches=2, old_logp="recompute")
+  got = _run(micro_batches=2, old_logp="recompute", share_prompts=True)
+  for a, b in zip(jax.tree.leaves(ref[1]), jax.tree.leaves(got[1]), strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-3, atol=5e-5)
+  for key in ("loss", "grad_norm", "entropy", "approx_kl"):
+    assert got[3][key] == pytest.approx(ref[3][key], rel=1e-4, abs=1e-6), key
+
+
+def test_shared_prompts_off_policy_mini_batches_hold_whole_groups():
+  """At N = 4 the mini-batches are whole groups in a random order; accumulating them in 1 or 2
+  micro-batches (whole groups each) gives the same N = 4 steps, with a masking method too."""
+  common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, share_prompts=True)
+  common.update(method="top_entropy")
+  _assert_same_update(_run(micro_batches=1, **common), _run(micro_batches=2, **common))
+
+
+def test_shared_prompts_need_micro_batches_of_whole_groups():
+  config = default_config.get_config("smoke")
+  config.rl.share_prompts, config.rl.micro_batches = True, 2  # 16 rows, G = 4: 8-row micro-batches
+  config_validation.validate_config(config, num_devices=8)
+  config.rl.micro_batches = 8  # 2-row micro-batches split the groups
+  with pytest.raises(config_validation.ConfigError, match="rl.share_prompts"):
+    config_validation.validate_config(config, num_devices=8)

@@ -304,3 +304,33 @@ def test_remat_policy_samples_like_plain_policy():
   b = sample(remat, tokens, mask, jax.random.key(0), config)
   np.testing.assert_array_equal(a.response_tokens_BN, b.response_tokens_BN)
   assert_f32_close(a.policy_logp_BN, b.policy_logp_BN)
+
+
+def test_shared_prompt_scoring_matches_values_and_gradients(policy, prompts):
+  """group_size = G computes each prompt once for its G responses (a KV cache repeated G times):
+  the same log-probs, entropies and parameter gradients as the full forward of every row."""
+  G = 3
+  out = _run(policy, prompts, key=12, eos_id=8, num_samples=G)
+  assert (out.prompt_tokens_BP[::G].repeat(G, 0) == out.prompt_tokens_BP).all()
+  assert out.response_mask_BN.sum(1).min() < N  # some rows stopped early: masked tails
+  batch = (out.prompt_tokens_BP, out.prompt_mask_BP, out.response_tokens_BN, out.response_mask_BN)
+  graphdef, params = nnx.split(policy)
+
+  @functools.partial(jax.jit, static_argnames="group_size")
+  def loss_and_grad(params, group_size):
+    def loss(params):
+      logp, entropy = response_logprobs(
+        nnx.merge(graphdef, params), *batch, temperature=0.9, group_size=group_size
+      )
+      return jnp.sum(logp) + 0.3 * jnp.sum(entropy), (logp, entropy)
+
+    return jax.value_and_grad(loss, has_aux=True)(params)
+
+  (full_loss, full_aux), full_grad = loss_and_grad(params, 1)
+  (shared_loss, shared_aux), shared_grad = loss_and_grad(params, G)
+  assert_f32_close(shared_loss, full_loss)
+  for a, b in zip(shared_aux, full_aux, strict=True):
+    assert_f32_close(a, b)
+  for a, b in zip(jax.tree.leaves(shared_grad), jax.tree.leaves(full_grad), strict=True):
+    assert_f32_close(a, b, rtol=1e-4)
+  assert np.abs(full_grad["embed"][...]).max() > 0

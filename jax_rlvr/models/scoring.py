@@ -1,7 +1,8 @@
 """Per-token log-probs and entropies of responses under a policy, from one full forward pass.
 
 Shape letters: B batch, P prompt length, N response length, T = P + N - 1 input tokens,
-D embed_dim, V vocab, C chunk length, K number of chunks.
+D embed_dim, V vocab, C chunk length, K number of chunks, G rows per prompt (a GRPO group),
+Q = B / G distinct prompts.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jax_rlvr.models.policy import Policy
+from jax_rlvr.models.policy import KVCache, Policy, positions_from_mask
 
 
 def token_logprobs(logits_BNV: jax.Array, tokens_BN: jax.Array, temperature: float = 1.0):
@@ -43,12 +44,52 @@ def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):
   return unchunk(logp_KBC), unchunk(entropy_KBC)
 
 
+def _shared_prompt_hidden_states(
+  policy: Policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN, G: int
+) -> jax.Array:
+  """`response_hidden_states` when every G consecutive rows share one prompt: each prompt runs
+  through the model once (Q rows, not B) and its keys / values are repeated for its G responses,
+  which attend to them through a KV cache. The same function of the parameters (gradients flow
+  back through the repeat into the shared prompt), at ~1 / G of the prompt's cost."""
+  B, P = prompt_tokens_BP.shape
+  N = response_tokens_BN.shape[1]
+  prompt_tokens_QP, prompt_mask_QP = prompt_tokens_BP[::G], prompt_mask_BP[::G]
+  cache = KVCache.init(policy.cfg, B // G, P + N - 1)
+  h_QPD, cache = policy.decode_hidden(
+    prompt_tokens_QP.astype(jnp.int32),
+    positions_from_mask(prompt_mask_QP),
+    prompt_mask_QP,
+    cache,
+  )
+  h_first_BD = jnp.repeat(h_QPD[:, -1:], G, axis=0)  # predicts each response's first token
+  if N == 1:
+    return h_first_BD
+  # The response continues each row's positions after its real prompt tokens.
+  start_B1 = jnp.sum(prompt_mask_BP.astype(jnp.int32), axis=1, keepdims=True)
+  h_BND, _ = policy.decode_hidden(
+    response_tokens_BN[:, :-1].astype(jnp.int32),
+    start_B1 + jnp.arange(N - 1, dtype=jnp.int32),
+    response_mask_BN[:, :-1],
+    cache.repeat(G),
+  )
+  return jnp.concatenate([h_first_BD, h_BND], axis=1)
+
+
 def response_hidden_states(
-  policy: Policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN
+  policy: Policy,
+  prompt_tokens_BP,
+  prompt_mask_BP,
+  response_tokens_BN,
+  response_mask_BN,
+  group_size: int = 1,
 ) -> jax.Array:
   """[B, N, D] final hidden states whose logits predict the N response tokens (position t of the
   response is predicted from the prompt and response tokens before it); arguments as in
   `response_logprobs`."""
+  if group_size > 1:
+    return _shared_prompt_hidden_states(
+      policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN, group_size
+    )
   P = prompt_tokens_BP.shape[1]
   # The last response token is only predicted, never an input.
   tokens_BT = jnp.concatenate(
@@ -70,6 +111,7 @@ def response_logprobs(
   *,
   temperature: float = 1.0,
   chunk_size: int | None = None,
+  group_size: int = 1,
 ) -> tuple[jax.Array, jax.Array]:
   """Log-prob and entropy of every response token, given the prompt, in one forward pass.
 
@@ -81,6 +123,8 @@ def response_logprobs(
     temperature: the distribution is softmax(logits / temperature), for both outputs.
     chunk_size: if set, project to the vocabulary `chunk_size` positions at a time, so the
       [B, N, V] logits are never materialised at once (also not for the backward pass).
+    group_size: G > 1 when every G consecutive rows share one prompt (a GRPO group): the prompt
+      is computed once per group (`_shared_prompt_hidden_states`); rounding aside, the same values.
 
   Returns:
     (logp_BN, entropy_BN), float32, 0 where `response_mask_BN` is 0. entropy_BN is the entropy of
@@ -89,7 +133,7 @@ def response_logprobs(
   N = response_tokens_BN.shape[1]
   response_tokens_BN = response_tokens_BN.astype(jnp.int32)
   h_BND = response_hidden_states(
-    policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN
+    policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN, group_size
   )
   if chunk_size is None or chunk_size >= N:
     logp_BN, entropy_BN = token_logprobs(policy.logits(h_BND), response_tokens_BN, temperature)
