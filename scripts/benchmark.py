@@ -2,7 +2,7 @@ r"""Throughput benchmarks; prints one JSON line per measurement.
 
   python scripts/benchmark.py sample --model tiny --batch 32 --new_tokens 64 [--prompt_len 16]
   python scripts/benchmark.py update --model tiny --batch 256 --new_tokens 40 \
-    [--micro_batches 4] [--mini_batches 1] [--old_logp sampler|recompute]
+    [--micro_batches 4] [--mini_batches 1] [--old_logp sampler|recompute] [--share_prompts]
   python scripts/benchmark.py compare [--model DIR | packaged:NAME | PRESET] [--batches 1,8,32,64] \
     [--new_tokens 64] [--train_rows 8 --train_len 128] [--repeats 3] [--table PATH]
 
@@ -58,6 +58,9 @@ _MINI = flags.DEFINE_integer(
 _OLD_LOGP = flags.DEFINE_enum(
   "old_logp", "sampler", ["sampler", "recompute"], "update / compare: rl.old_logp."
 )
+_SHARE = flags.DEFINE_bool(
+  "share_prompts", False, "update: rl.share_prompts (each group's prompt computed once)."
+)
 _BATCHES = flags.DEFINE_list("batches", ["1", "8", "32", "64"], "compare: sampling batch sizes.")
 _TRAIN_ROWS = flags.DEFINE_integer("train_rows", 8, "compare: rows of the training steps (R).")
 _TRAIN_LEN = flags.DEFINE_integer("train_len", 128, "compare: tokens per training row (L).")
@@ -109,6 +112,7 @@ def bench_update() -> dict:
   config.rl.micro_batches = 4 if _MICRO.value is None else _MICRO.value
   config.rl.mini_batches = _MINI.value
   config.rl.old_logp = _OLD_LOGP.value
+  config.rl.share_prompts = _SHARE.value
   config_validation.validate_config(config, num_devices=1)
   hp = rl_step.RLHyperParams.from_config(config)
   cfg = get_preset(_MODEL.value or "tiny")
@@ -147,6 +151,7 @@ def bench_update() -> dict:
     "mini_batches": _MINI.value,
     "micro_batches": _MICRO.value,
     "old_logp": _OLD_LOGP.value,
+    "share_prompts": _SHARE.value,
     "seconds": round(statistics.median(times), 4),
     "compile_s": round(compile_s, 2),
     "device": str(jax.devices()[0].device_kind),
