@@ -291,7 +291,8 @@ def _extra_padding(out, columns=3):
   for name in ("response_tokens_BN", "response_mask_BN", "sample_logp_BN", "policy_logp_BN"):
     x = getattr(out, name)
     fields[name] = jnp.concatenate([x, pad.astype(x.dtype)], 1)
-  fields["entropy_BN"] = jnp.concatenate([out.entropy_BN, pad.astype(jnp.float32) + 0.7], 1)
+  for name in ("entropy_BN", "sample_entropy_BN"):
+    fields[name] = jnp.concatenate([getattr(out, name), pad.astype(jnp.float32) + 0.7], 1)
   return out.replace(**fields)
 
 
