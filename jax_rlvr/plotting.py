@@ -32,6 +32,15 @@ _MULTI_LINE_PLOTS = (
     "token entropy (nats)",
   ),
   (
+    "probe",
+    (
+      ("probe_dH_all", "all tokens"),
+      ("probe_dH_pos", "Â > 0 only"),
+      ("probe_dH_neg", "Â < 0 only"),
+    ),
+    "ΔH of one update (rl.probe_every)",
+  ),
+  (
     "logp_mismatch",
     (("logp_mismatch", "mean |Δ log p|"), ("logp_mismatch_max", "max |Δ log p|")),
     "sampler vs trainer",
@@ -93,12 +102,14 @@ def plot_run(workdir: str) -> list[str]:
   plt.close(fig_all)
   paths.append(path)
   for name, lines, ylabel in _MULTI_LINE_PLOTS:
-    present = [(key, label) for key, label in lines if key in records[0]]
+    present = [(key, label) for key, label in lines if any(key in r for r in records)]
     if not present:
       continue
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for i, (key, label) in enumerate(present):
-      ax.plot(steps, [r.get(key) for r in records], color=f"C{i}", label=label)
+      # Probe metrics exist only on the probed steps.
+      xy = [(r["rl_step"], r[key]) for r in records if key in r]
+      ax.plot(*zip(*xy, strict=True), ".-", color=f"C{i}", label=label)
     ax.set_xlabel("GRPO step")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -169,6 +169,7 @@ def test_probe_in_training_and_on_a_checkpoint(smoke_run, tmp_path):
   for r in probed:
     assert r["probe_dH_pred_all"] == pytest.approx(r["probe_dH_pred_pos"] + r["probe_dH_pred_neg"])
     assert all(np.isfinite(r[f"probe_dH_{s}"]) for s in ("all", "pos", "neg"))
+  assert os.path.getsize(os.path.join(workdir, "plots", "probe.png")) > 1000
 
   # What scripts/entropy_probe.py runs, in-process (the probe's compilation is reused).
   records = probe.probe_checkpoint(
