@@ -1,13 +1,20 @@
-"""Orbax checkpoints with exact resume, and a SIGTERM (preemption) flag.
+"""Orbax checkpoints with exact resume, damaged-checkpoint fallback, and a SIGTERM flag.
 
 A checkpoint holds two items: `state` (the train-state pytree: params, optimiser state, step,
 RNG key, controller states) and `meta` (JSON: the data iterator position and anything else the
 host needs to continue exactly where it stopped).
+
+Orbax writes a step into a temporary directory and renames it when complete, so a kill during a
+save leaves no step behind (the temporary directory is ignored). A finalised step can still be
+unreadable (a truncated or deleted file); `restore_latest` then falls back to the newest readable
+step and moves the damaged one to `workdir/checkpoints_damaged/` for inspection.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import signal
 import threading
 
@@ -16,36 +23,76 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 
-class Checkpointer:
-  """Periodic and final checkpoints in `workdir/checkpoints`."""
+class CheckpointMismatchError(ValueError):
+  """The checkpoint holds arrays of other shapes than the config builds (another model)."""
 
-  def __init__(self, workdir: str, *, every: int, max_to_keep: int = 3):
+
+class Checkpointer:
+  """Periodic and final checkpoints in `workdir/checkpoints`.
+
+  read_only: restore only (evaluation): nothing in the directory is created, moved or deleted.
+  """
+
+  def __init__(self, workdir: str, *, every: int, max_to_keep: int = 3, read_only: bool = False):
     self.every = every
+    self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
+    self.damaged_directory = os.path.abspath(os.path.join(workdir, "checkpoints_damaged"))
+    self.read_only = read_only
     self._manager = ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, "checkpoints")),
-      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+      self.directory,
+      # Known handlers let `item_metadata` describe a step before anything is restored.
+      item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
+      options=ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=not read_only, read_only=read_only
+      ),
     )
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
   def save(self, step: int, state, meta: dict, *, force: bool = False) -> bool:
-    """Saves when `step` is a multiple of `every` (or `force`). Returns whether it saved."""
+    """Saves when `step` is a multiple of `every` (or `force`). Returns whether it saved.
+
+    Waits for the write to finish, so that a failure (a full disk) is reported here, naming the
+    step, and the previous checkpoint is known to be intact.
+    """
     if not force and (self.every <= 0 or step % self.every):
       return False
     if step in self._manager.all_steps():
       return False
-    self._manager.save(
-      step,
-      args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
-      force=True,
-    )
+    try:
+      self._manager.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True,
+      )
+      self._manager.wait_until_finished()
+    except Exception as e:
+      no_space = any(
+        isinstance(x, OSError) and x.errno == errno.ENOSPC for x in _causes(e)
+      ) or "No space left" in str(e)
+      what = "the disk is full" if no_space else f"{type(e).__name__}: {e}"
+      previous = [s for s in self._manager.all_steps() if s != step]
+      raise OSError(
+        f"Saving the checkpoint of step {step} in {self.directory} failed ({what}). "
+        + (
+          f"The previous checkpoint (step {max(previous)}) is intact; free space and rerun to "
+          "resume from it."
+          if previous
+          else "There is no earlier checkpoint."
+        )
+      ) from e
     return True
 
   def restore(self, abstract_state, step: int | None = None):
-    """Returns (state, meta) of `step` (default: latest), shaped/sharded like `abstract_state`."""
+    """Returns (state, meta) of `step` (default: latest), shaped/sharded like `abstract_state`.
+
+    Raises CheckpointMismatchError when the stored arrays have other shapes than
+    `abstract_state`'s (a config for another model), before reading any array.
+    """
     step = self._manager.latest_step() if step is None else step
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
+    self._check_shapes(step, abstract)
     restored = self._manager.restore(
       step,
       args=ocp.args.Composite(
@@ -54,6 +101,64 @@ class Checkpointer:
     )
     logging.info("Restored checkpoint of step %d.", step)
     return restored.state, restored.meta
+
+  def _check_shapes(self, step: int, abstract) -> None:
+    stored = self._manager.item_metadata(step)["state"]
+    stored = getattr(stored, "tree", stored)
+    have = sorted(tuple(x.shape) for x in jax.tree.leaves(stored))
+    want = sorted(tuple(x.shape) for x in jax.tree.leaves(abstract))
+    if have != want:
+      extra = sorted(set(have) - set(want))[:4]
+      missing = sorted(set(want) - set(have))[:4]
+      raise CheckpointMismatchError(
+        f"The checkpoint of step {step} in {self.directory} was written for another model: it "
+        f"holds {len(have)} arrays (shapes such as {extra}) where the config builds {len(want)} "
+        f"(shapes such as {missing}). Use the run's own config (config.json) or fix model.* / "
+        "tokenizer.*."
+      )
+
+  def restore_latest(self, abstract_state):
+    """(step, state, meta) of the newest readable checkpoint, or None when there is none.
+
+    A step that cannot be read is moved to `checkpoints_damaged/` (left in place when read-only)
+    with one warning naming it, and the next older step is tried. Raises FileNotFoundError naming
+    the directory when checkpoints exist but none is readable.
+    """
+    damaged = []
+    for step in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        return (step, *self.restore(abstract_state, step))
+      except CheckpointMismatchError:
+        raise
+      except Exception as e:  # Orbax and TensorStore raise many types for unreadable files.
+        damaged.append(step)
+        where = "left in place (read-only)" if self.read_only else self._move_aside(step)
+        logging.warning(
+          "Checkpoint of step %d in %s cannot be read (%s: %s); %s. Trying an older one.",
+          step,
+          self.directory,
+          type(e).__name__,
+          str(e).splitlines()[0][:300] if str(e) else "",
+          where,
+        )
+    if damaged:
+      raise FileNotFoundError(
+        f"No readable checkpoint in {self.directory}: steps {damaged} are damaged "
+        f"({'left in place' if self.read_only else 'moved to ' + self.damaged_directory}). "
+        "Remove the workdir's checkpoints to start afresh."
+      )
+    return None
+
+  def _move_aside(self, step: int) -> str:
+    os.makedirs(self.damaged_directory, exist_ok=True)
+    target = os.path.join(self.damaged_directory, str(step))
+    suffix = 1
+    while os.path.exists(target):
+      target = os.path.join(self.damaged_directory, f"{step}.{suffix}")
+      suffix += 1
+    shutil.move(os.path.join(self.directory, str(step)), target)
+    self._manager.reload()
+    return f"moved to {target}"
 
   def wait(self):
     self._manager.wait_until_finished()
@@ -87,3 +192,9 @@ class PreemptionFlag:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
       self._previous = None
+
+
+def _causes(e: BaseException):
+  while e is not None:
+    yield e
+    e = e.__cause__ or e.__context__

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import jax
 import ml_collections
 
-from jax_rlvr import components
+from jax_rlvr import components, sharding
 from jax_rlvr.data import math_datasets, templates
 from jax_rlvr.models import PRESETS
 from jax_rlvr.rl import advantages, entropy_control, kl, losses
@@ -56,9 +58,16 @@ def mesh_data_size(mesh_shape, num_devices: int) -> int:
   return shape[0] * shape[1]
 
 
-def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None) -> None:
-  """Raises ConfigError on the first invalid field."""
+def validate_config(
+  c: ml_collections.ConfigDict, num_devices: int | None = None, num_processes: int | None = None
+) -> None:
+  """Raises ConfigError on the first invalid field.
+
+  num_devices / num_processes: of the whole run (default: this JAX runtime's). Every process
+  runs this before building anything, so a run that cannot work stops before its first compile.
+  """
   num_devices = jax.device_count() if num_devices is None else num_devices
+  processes = jax.process_count() if num_processes is None else num_processes
   r, rl = c.rollout, c.rl
 
   _check(c.num_steps >= 0, "num_steps", c.num_steps, "use 0 or more GRPO steps.")
@@ -154,13 +163,23 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
       f"(got {r.temperature}, {r.top_p}, {r.top_k}, {c.model.dtype}); use 'recompute'.",
     )
   batch = r.prompts_per_step * r.group_size
-  data_size = mesh_data_size(c.mesh.shape, num_devices)
   _check(
-    list(c.mesh.shape).count(-1) <= 1,
+    tuple(c.mesh.axes) == sharding.MESH_AXES,
+    "mesh.axes",
+    tuple(c.mesh.axes),
+    f"the code names the axes {sharding.MESH_AXES}; set their sizes in mesh.shape instead.",
+  )
+  _check(
+    len(c.mesh.shape) == len(c.mesh.axes) and all(s == -1 or s >= 1 for s in c.mesh.shape),
     "mesh.shape",
     tuple(c.mesh.shape),
-    "use at most one -1 (meaning: the remaining devices).",
+    f"give one size >= 1 (or a single -1) for each of the axes {tuple(c.mesh.axes)}.",
   )
+  try:
+    sharding.resolve_mesh_shape(c.mesh.shape, num_devices)
+  except ValueError as e:
+    _check(False, "mesh.shape", tuple(c.mesh.shape), f"{e} Use -1 for the data axis.")
+  data_size = mesh_data_size(c.mesh.shape, num_devices)
   _check(
     batch % max(data_size, 1) == 0,
     "rollout.prompts_per_step",
@@ -169,7 +188,6 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     "fsdp mesh axes; change prompts_per_step, group_size or mesh.shape.",
   )
 
-  processes = jax.process_count()
   for field in ("rollout.prompts_per_step", "warmup.batch_size"):
     _check(
       _get(c, field) % processes == 0,
@@ -177,6 +195,19 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
       _get(c, field),
       f"batch sizes are global and must split evenly over the {processes} processes.",
     )
+  if processes > 1:
+    # One process alone can replicate a batch that does not divide over the devices (a few
+    # prompts on many devices); several processes each hold only their own rows, so every batch
+    # they feed in (rollout prompts, warm-up demonstrations) must divide over the batch axes.
+    fields = ["rollout.prompts_per_step"] + (["warmup.batch_size"] if c.warmup.steps else [])
+    for field in fields:
+      _check(
+        _get(c, field) % data_size == 0,
+        field,
+        _get(c, field),
+        f"with {processes} processes it must be divisible by the {data_size} devices of the data "
+        "and fsdp mesh axes (each process feeds only its own rows); change it or mesh.shape.",
+      )
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
   _one_of(c, "rl.lambda_schedule", LAMBDA_SCHEDULES)
@@ -224,6 +255,16 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
     f"micro-batches of {rows} responses do not hold whole groups of G = {r.group_size}; lower "
     "rl.micro_batches or rl.mini_batches, or set rl.share_prompts=False.",
   )
+  # One process computes a micro-batch that does not divide over the devices replicated (tests
+  # use tiny ones); over several hosts every host would compute every row, so it must divide.
+  _check(
+    processes == 1 or rows % max(data_size, 1) == 0,
+    "rl.micro_batches",
+    micro,
+    f"a micro-batch of {rows} responses (prompts × G / mini_batches / micro_batches) "
+    f"does not divide over the {data_size} devices of the data and fsdp mesh axes; lower "
+    "rl.micro_batches or rl.mini_batches.",
+  )
   for field in ("pos_weight", "neg_weight", "lambda_init"):
     _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
   if rl.lambda_schedule == "epoch":
@@ -263,8 +304,57 @@ def validate_config(c: ml_collections.ConfigDict, num_devices: int | None = None
   _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
   _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
   _check(c.eval.k >= 1, "eval.k", c.eval.k, "use at least one sample per prompt.")
+  # Eval prompts are replicated on every device (each process samples all of them), so their
+  # batch needs no divisibility, only a size.
+  for field in ("eval.num_prompts", "eval.batch_prompts"):
+    _check(_get(c, field) >= 1, field, _get(c, field), "use at least one prompt.")
   bad_ks = [k for k in c.eval.pass_ks if not 1 <= k <= c.eval.k]
   _check(
     not bad_ks, "eval.pass_ks", tuple(c.eval.pass_ks), f"each k must be in [1, eval.k={c.eval.k}]."
   )
   _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
+
+
+def check_files(c: ml_collections.ConfigDict) -> None:
+  """Start-up checks of what the config points to on disk (cheap: no file is read whole).
+
+  Raises ConfigError naming the field when a tokenizer, checkpoint or dataset directory the run
+  will read is missing, so that a wrong path costs seconds, not a compile and a data preparation.
+  """
+  if c.tokenizer.kind == "hf":
+    path = os.path.join(c.tokenizer.path, "tokenizer.json")
+    _check(os.path.isfile(path), "tokenizer.path", c.tokenizer.path, f"{path} does not exist.")
+  if c.model.hf_checkpoint:
+    path = os.path.join(c.model.hf_checkpoint, "config.json")
+    _check(
+      os.path.isfile(path), "model.hf_checkpoint", c.model.hf_checkpoint, f"{path} does not exist."
+    )
+  if c.data.task == "math":
+    for field in ("dataset", "eval_dataset"):
+      name, _ = components.split_spec(c.data[field], "")
+      directory = os.path.join(c.data.manual_dir, name)
+      _check(
+        bool(math_datasets.find_files(directory)),
+        f"data.{field}",
+        c.data[field],
+        f"no {'/'.join(math_datasets.DATA_SUFFIXES)} files in {directory} (data.manual_dir).",
+      )
+
+
+def check_vocab(c: ml_collections.ConfigDict, tokenizer) -> None:
+  """A Hugging Face checkpoint's embedding must cover every id the tokenizer can produce."""
+  if not c.model.hf_checkpoint:
+    return  # A preset policy takes its vocabulary size from the tokenizer.
+  path = os.path.join(c.model.hf_checkpoint, "config.json")
+  try:
+    with open(path) as f:
+      model_vocab = int(json.load(f)["vocab_size"])
+  except (OSError, ValueError, KeyError) as e:
+    raise ConfigError(f"config.model.hf_checkpoint: cannot read vocab_size from {path}: {e}") from e
+  _check(
+    tokenizer.vocab_size <= model_vocab,
+    "tokenizer.path",
+    c.tokenizer.path,
+    f"its {tokenizer.vocab_size} tokens do not fit the {model_vocab}-row embedding of "
+    f"model.hf_checkpoint={c.model.hf_checkpoint!r}; use the checkpoint's own tokenizer.",
+  )

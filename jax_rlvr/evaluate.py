@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import json
 import os
 
 import jax
@@ -30,7 +31,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jax_rlvr import metric_writer, sampling, sharding
+from jax_rlvr import sampling, sharding
 from jax_rlvr.data import batching
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.metrics import (
@@ -232,21 +233,55 @@ def _json_value(value):
   return value
 
 
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+      f"{path} does not exist: {workdir} is not a training run's workdir (pass --config to "
+      "evaluate with a config file)."
+    )
+  with open(path) as f:
+    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+
+
+def _lists_to_tuples(value):
+  # Every sequence field of the configs is a tuple; JSON has only lists.
+  if isinstance(value, dict):
+    return {k: _lists_to_tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_lists_to_tuples(v) for v in value)
+  return value
+
+
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Evaluates the latest checkpoint in `workdir` and appends the result to eval.jsonl."""
+  """Evaluates the latest readable checkpoint in `workdir` and appends the result to eval.jsonl.
+
+  Nothing else of the run is written: its config.json and checkpoints stay as training left them.
+  Raises checkpointing.CheckpointMismatchError when `config` builds another model than the
+  checkpoint holds.
+  """
   from jax_rlvr import train  # the trainer knows how to rebuild and restore the run's state
 
-  trainer = train.Trainer(config, workdir)
-  step = trainer.checkpointer.latest_step()
-  if step is None:
-    raise FileNotFoundError(
-      f"No checkpoint in {os.path.join(workdir, 'checkpoints')}; train first with "
-      f"scripts/train.py --workdir {workdir}."
-    )
-  state = trainer.restore_or_init()
-  result = trainer.evaluate(state)
-  writer = metric_writer.MetricWriter(workdir, "eval")
-  writer.write(step, {"rl_step": step - config.warmup.steps, "source": "scripts/eval.py", **result})
-  writer.close()
-  trainer.checkpointer.close()
+  trainer = train.Trainer(config, workdir, read_only=True)
+  try:
+    restored = trainer.checkpointer.restore_latest(trainer.initial_state)
+    if restored is None:
+      raise FileNotFoundError(
+        f"No checkpoint in {trainer.checkpointer.directory}; train first with "
+        f"scripts/train.py --workdir {workdir}."
+      )
+    step, state, _ = restored
+    result = trainer.evaluate(state)
+  finally:
+    trainer.checkpointer.close()
+  if jax.process_index() == 0:
+    record = {
+      "step": step,
+      "rl_step": step - config.warmup.steps,
+      "source": "scripts/eval.py",
+      **result,
+    }
+    with open(os.path.join(workdir, "eval.jsonl"), "a") as f:
+      f.write(json.dumps(record) + "\n")
   return result

@@ -304,7 +304,7 @@ def probe_checkpoint(config, workdir: str, step: int | None = None, settings=("r
   """
   from jax_rlvr import train  # train imports this module
 
-  trainer = train.Trainer(config, workdir, write_config=False)
+  trainer = train.Trainer(config, workdir, read_only=True)
   try:
     step = trainer.checkpointer.latest_step() if step is None else step
     if step is None or step < config.warmup.steps:

@@ -114,27 +114,31 @@ def rl_update(state: TrainState, rollout, rewards_B, *, graphdef, optimizer, hp)
 class Trainer:
   """Holds the jitted functions, data and writers of one run."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, write_config=True):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, read_only: bool = False):
+    """read_only: for evaluating a run; its config.json and checkpoints are left untouched."""
     config_validation.validate_config(config)
+    config_validation.check_files(config)
     self.config = config
     self.workdir = workdir
     os.makedirs(workdir, exist_ok=True)
     self.is_main = jax.process_index() == 0
-    if self.is_main and write_config:
+    if self.is_main and not read_only:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
 
     self.mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
     self.tokenizer = components.build_tokenizer(config)
+    config_validation.check_vocab(config, self.tokenizer)
+    # Data before the policy: a malformed data file stops the run before the first compile.
+    self.task = components.build_task(config)
+    self.train_iter, self.warmup_iter, self.eval_records = components.build_data(
+      config, workdir, self.task
+    )
     # All of the policy's state is parameters: graphdef + params is the whole policy.
     self.graphdef, params = components.build_sharded_policy(config, self.tokenizer, self.mesh)
     if self.is_main:
       sharding.log_shardings(params)
     sharding.check_sharded(params, self.mesh)
-    self.task = components.build_task(config)
-    self.train_iter, self.warmup_iter, self.eval_records = components.build_data(
-      config, workdir, self.task
-    )
     self.warmup_optimizer = make_optimizer(
       config.warmup.learning_rate, max(config.warmup.steps // 10, 1), config.optim
     )
@@ -178,15 +182,20 @@ class Trainer:
       donate_argnums=0,
     )
     self.checkpointer = checkpointing.Checkpointer(
-      workdir, every=config.checkpoint.every, max_to_keep=config.checkpoint.max_to_keep
+      workdir,
+      every=config.checkpoint.every,
+      max_to_keep=config.checkpoint.max_to_keep,
+      read_only=read_only,
     )
 
   # -- state -------------------------------------------------------------------------------------
 
   def restore_or_init(self) -> TrainState:
-    if self.checkpointer.latest_step() is None:
+    """The newest readable checkpoint's state (damaged ones are moved aside), else a fresh one."""
+    restored = self.checkpointer.restore_latest(self.initial_state)
+    if restored is None:
       return self.initial_state
-    state, meta = self.checkpointer.restore(self.initial_state)
+    _, state, meta = restored
     self.train_iter.set_state(meta["data"])
     if self.warmup_iter is not None:
       self.warmup_iter.set_state(meta["warmup_data"])
@@ -207,6 +216,11 @@ class Trainer:
 
   def save(self, state: TrainState, *, force: bool = False):
     step = int(state.step)
+    if not bool(_all_finite(state)):
+      raise FloatingPointError(
+        f"Non-finite parameters or optimiser state after step {step}; not checkpointed. "
+        "Lower optim.learning_rate (or warmup.learning_rate) or check the data."
+      )
     meta = {"data": self.train_iter.get_state()}
     if self.warmup_iter is not None:
       meta["warmup_data"] = self.warmup_iter.get_state()
@@ -387,10 +401,14 @@ class Trainer:
           rl_steps = step + 1 - c.warmup.steps
           if c.eval.every and rl_steps % c.eval.every == 0 and step + 1 < total:
             self._log_eval(eval_writer, step + 1, state)
-        self._check_finite(metrics, step + 1)
-        writer.write(step + 1, metrics)
-        bar.update(1)
-        self.save(state)
+        try:
+          self._check_finite(metrics, step + 1)
+          writer.write(step + 1, metrics)
+          bar.update(1)
+          self.save(state)
+        except FloatingPointError:
+          state = None  # The state of a non-finite step is never checkpointed (see finally).
+          raise
         if preempt.is_set() or (stop_after is not None and int(state.step) >= stop_after):
           logging.warning("Preempted at step %d: saving and exiting.", int(state.step))
           stopped_early = True
@@ -399,7 +417,8 @@ class Trainer:
         self._log_eval(eval_writer, total, state)
     finally:
       bar.close()
-      self.save(state, force=True)
+      if state is not None:
+        self.save(state, force=True)
       self.checkpointer.close()
       writer.close()
       eval_writer.close()
@@ -464,6 +483,13 @@ def warn_no_signal(rl_step: int, reward: float):
   )
   logging.warning(message)
   tqdm.tqdm.write("WARNING: " + message)
+
+
+@jax.jit
+def _all_finite(tree) -> jax.Array:
+  """Whether every floating-point leaf of `tree` is finite (one scalar for the whole state)."""
+  floats = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in floats]))
 
 
 def writer_path(workdir: str) -> str:
