@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,15 @@ import numpy as np
 import pytest
 
 from configs import default as default_config
-from jax_rlvr import config_validation, metric_writer, plotting, probe, train
+from jax_rlvr import (
+  checkpointing,
+  config_validation,
+  evaluate,
+  metric_writer,
+  plotting,
+  probe,
+  train,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED_METRICS = (
@@ -138,6 +147,16 @@ def test_rl_controllers_start_from_the_runs_config_after_a_shared_warmup(tmp_pat
   assert rl[0]["pos_weight"] == pytest.approx(0.7)
 
 
+def _files(workdir):
+  """(path, size, mtime) of every file in `workdir`."""
+  out = set()
+  for root, _, names in os.walk(workdir):
+    for name in names:
+      stat = os.stat(os.path.join(root, name))
+      out.add((os.path.relpath(os.path.join(root, name), workdir), stat.st_size, stat.st_mtime_ns))
+  return out
+
+
 @pytest.mark.slow
 def test_steps_without_learning_signal_warn_once(tmp_path, monkeypatch):
   """An untrained policy (no warm-up) never solves a sum: every group's rewards are 0, so the
@@ -193,19 +212,12 @@ def test_probe_in_training_and_on_a_checkpoint(smoke_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_script_appends_record(smoke_run):
-  workdir, _, _ = smoke_run
-  before = len(metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl")))
+def test_eval_script_uses_the_runs_config_and_writes_only_eval_jsonl(smoke_run):
+  workdir, config, _ = smoke_run
+  before = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
+  files = {f for f in _files(workdir) if f[0] != "eval.jsonl"}
   out = subprocess.run(
-    [
-      sys.executable,
-      "scripts/eval.py",
-      "--config",
-      "configs/default.py:smoke",
-      "--config.rl.mini_batches=2",
-      "--config.num_steps=4",
-      f"--workdir={workdir}",
-    ],
+    [sys.executable, "scripts/eval.py", f"--workdir={workdir}", "--config.eval.num_prompts=4"],
     cwd=REPO,
     capture_output=True,
     text=True,
@@ -213,35 +225,40 @@ def test_eval_script_appends_record(smoke_run):
   )
   assert out.returncode == 0, out.stderr[-3000:]
   result = json.loads(out.stdout.strip().splitlines()[-1])
+  # The run's smoke config (k = 4), with the one override applied.
+  assert result["num_prompts"] == 4 and "avg@4" in result
   evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
-  assert len(evals) == before + 1 and evals[-1]["source"] == "scripts/eval.py"
+  assert evals[:-1] == before and evals[-1]["source"] == "scripts/eval.py"
+  assert evals[-1]["step"] == config.warmup.steps + config.num_steps
   assert result["avg@4"] == evals[-1]["avg@4"]
+  # config.json, checkpoints, data, metrics: all as training left them.
+  assert {f for f in _files(workdir) if f[0] != "eval.jsonl"} == files
+  # Library logging stays quiet: no absl INFO lines (orbax logs every file it touches at INFO).
+  assert not re.search(r"^I\d{4} ", out.stderr, re.M), out.stderr[-2000:]
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
-  workdir = str(tmp_path / "run")
-  cmd = [
-    sys.executable,
-    "scripts/train.py",
-    "--config",
-    "configs/default.py:smoke",
-    "--config.num_steps=200",
-    f"--workdir={workdir}",
-  ]
-  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  metrics = os.path.join(workdir, "metrics.jsonl")
-  deadline = time.time() + 240
-  while time.time() < deadline and len(metric_writer.read_jsonl(metrics)) < 6:
-    time.sleep(0.5)
-  proc.send_signal(signal.SIGTERM)
-  stdout, stderr = proc.communicate(timeout=400)  # generous: CI machines may be loaded
-  assert proc.returncode == 0, stderr[-3000:]
-  assert "Stopped early" in stdout
-  logged = metric_writer.read_jsonl(metrics)[-1]["step"]
-  assert logged < 204
-  steps = sorted(int(d) for d in os.listdir(os.path.join(workdir, "checkpoints")) if d.isdigit())
-  assert steps[-1] == logged
+def test_eval_refuses_a_config_for_another_model(smoke_run, tmp_path):
+  workdir, _, _ = smoke_run
+  raw = tmp_path / "raw"
+  for name, row in (("gsm8k", {"question": "1+1?", "answer": "#### 2"}), ("math_500", None)):
+    os.makedirs(raw / name)
+    with open(raw / name / ("test.jsonl" if row is None else "train.jsonl"), "w") as f:
+      f.write(json.dumps(row or {"problem": "3+3?", "answer": "6"}) + "\n")
+  # Another task -> another character tokenizer -> another embedding shape.
+  config = smoke_config(
+    **{
+      "data.task": "math",
+      "data.dataset": "gsm8k",
+      "data.manual_dir": str(raw),
+      "data.data_dir": str(tmp_path / "data"),
+      "warmup.steps": 0,
+    }
+  )
+  files = _files(workdir)
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="written for another model"):
+    evaluate.evaluate(config, workdir)
+  assert _files(workdir) == files
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,119 @@
+"""Faults a run must survive or report clearly: kills, preemption, damaged checkpoints, a full disk,
+non-finite training, and grading workers that crash or hang (jax_rlvr/fault_drill.py)."""
+
+import logging
+import os
+import shutil
+import subprocess
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default as default_config
+from jax_rlvr import checkpointing, fault_drill, train
+
+
+def _state(value):
+  return {"w": jnp.full((4, 3), value, jnp.float32), "b": {"c": jnp.arange(2.0) + value}}
+
+
+def _checkpointer(workdir, steps=(1, 2, 3)):
+  ckpt = checkpointing.Checkpointer(str(workdir), every=1, max_to_keep=10)
+  for step in steps:
+    ckpt.save(step, _state(step), {"step": step})
+  ckpt.close()
+  return checkpointing.Checkpointer(str(workdir), every=1, max_to_keep=10)
+
+
+def test_damaged_latest_checkpoint_falls_back_with_one_warning(tmp_path, caplog):
+  _checkpointer(tmp_path).close()
+  assert fault_drill.damage_latest_checkpoint(str(tmp_path)) == 3
+  # A save killed half-way leaves only a temporary directory, which is ignored.
+  os.makedirs(tmp_path / "checkpoints" / "4.orbax-checkpoint-tmp-1234" / "state")
+  ckpt = checkpointing.Checkpointer(str(tmp_path), every=1)
+  with caplog.at_level(logging.WARNING):
+    step, state, meta = ckpt.restore_latest(_state(0))
+  ckpt.close()
+  assert step == 2 and meta == {"step": 2}
+  np.testing.assert_array_equal(state["w"], np.full((4, 3), 2.0, np.float32))
+  warnings = [r.getMessage() for r in caplog.records if "cannot be read" in r.getMessage()]
+  assert len(warnings) == 1 and "step 3" in warnings[0]
+  # Kept for inspection, not deleted; no longer among the steps.
+  assert os.listdir(tmp_path / "checkpoints_damaged" / "3")
+  assert sorted(d for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()) == ["1", "2"]
+
+
+def test_no_readable_checkpoint_names_the_directory(tmp_path):
+  _checkpointer(tmp_path, steps=(1,)).close()
+  fault_drill.damage_latest_checkpoint(str(tmp_path))
+  ckpt = checkpointing.Checkpointer(str(tmp_path), every=1)
+  with pytest.raises(FileNotFoundError, match=f"No readable checkpoint in {tmp_path}/checkpoints"):
+    ckpt.restore_latest(_state(0))
+  ckpt.close()
+  empty = checkpointing.Checkpointer(str(tmp_path / "fresh"), every=1)
+  assert empty.restore_latest(_state(0)) is None
+  empty.close()
+
+
+def test_checkpoint_of_another_model_is_refused_not_moved(tmp_path):
+  ckpt = _checkpointer(tmp_path, steps=(1,))
+  other = {"w": jnp.zeros((5, 3)), "b": {"c": jnp.zeros(2)}}
+  with pytest.raises(checkpointing.CheckpointMismatchError, match="written for another model"):
+    ckpt.restore_latest(other)
+  ckpt.close()
+  assert not os.path.exists(tmp_path / "checkpoints_damaged")
+
+
+def _can_mount(path) -> bool:
+  if os.geteuid() != 0 or shutil.which("mount") is None:
+    return False
+  os.makedirs(path, exist_ok=True)
+  ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)]).returncode
+  subprocess.run(["umount", str(path)], check=False)
+  return ok == 0
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(tmp_path):
+  if not _can_mount(tmp_path / "probe"):
+    pytest.skip("needs root and tmpfs mounts")
+  result = fault_drill.disk_full_drill(str(tmp_path / "small"))
+  assert result["saved_steps"] >= 1
+
+
+def test_grading_worker_crash_and_hang_score_zero_within_the_deadline():
+  result = fault_drill.grader_drill()
+  assert result["replaced_workers"] >= 2 and result["batch_s"] < 5.0
+
+
+@pytest.mark.slow
+def test_non_finite_training_stops_and_is_never_checkpointed(tmp_path):
+  config = default_config.get_config("smoke")
+  config.warmup.learning_rate = 1e30
+  config.optim.learning_rate = 1e30
+  config.checkpoint.every = 1
+  trainer = train.Trainer(config, str(tmp_path))
+  with pytest.raises(FloatingPointError, match=r"at step (\d+)") as error:
+    trainer.run()
+  message = str(error.value)
+  assert "sft_loss" in message or "parameters" in message, message
+  ckpt = checkpointing.Checkpointer(str(tmp_path), every=1, read_only=True)
+  for step in ckpt._manager.all_steps():
+    state, _ = ckpt.restore(trainer.initial_state, step)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params)), step
+  ckpt.close()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_and_damaged_checkpoint_resume_bit_exactly(tmp_path):
+  result = fault_drill.kill_drill(
+    str(tmp_path / "killed"), str(tmp_path / "reference"), kills=2, seed=0
+  )
+  assert result["bit_exact"] and result["damaged_step"] is not None
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
+  result = fault_drill.sigterm_drill(str(tmp_path / "run"))
+  assert result["exit_code"] == 0 and result["stopped_at_step"] >= 6
