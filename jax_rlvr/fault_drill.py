@@ -17,6 +17,7 @@ run `scripts/train.py` on the smoke config in subprocesses with 8 fake CPU devic
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import random
@@ -285,3 +286,108 @@ def grader_drill() -> dict:
     again = grader.grade_batch(["\\boxed{x+y}", "\\boxed{y}"], ["x+y", "x+y"], timeout_s=1.0)
     assert again == [1.0, 0.0], again
     return {"batch_s": round(took, 2), "replaced_workers": grader.pool.workers_replaced}
+
+
+# Hostile final answers: each stresses one part of extraction or math-verify.
+HOSTILE_KINDS = (
+  "huge_exponent",  # 10^{10^{10^{k}}}: sympy would evaluate a number with 10^10^k digits
+  "power_tower",  # k^{k^{k^{k}}}
+  "deep_nesting",  # ((((...)))) just under max_answer_chars
+  "megabyte",  # a 1 MB response (extraction must stay linear)
+  "unbalanced",  # \boxed{\frac{1}{2  (never closed)
+  "frac_bomb",  # \frac nested 150 deep
+  "sqrt_bomb",  # \sqrt nested 150 deep
+  "huge_factorial",  # (10^{k})!
+)
+
+
+def _hostile(kind: str, k: int) -> str:
+  if kind == "huge_exponent":
+    return f"\\boxed{{10^{{10^{{10^{{{k}}}}}}}}}"
+  if kind == "power_tower":
+    return f"\\boxed{{{k}^{{{k}^{{{k}^{{{k}}}}}}}}}"
+  if kind == "deep_nesting":
+    return "\\boxed{" + "(" * 490 + str(k) + ")" * 490 + "}"
+  if kind == "megabyte":
+    return "x" * 2**20 + f" so \\boxed{{{k}}}"
+  if kind == "unbalanced":
+    return f"\\boxed{{\\frac{{{k}}}{{2" + "{" * 1000
+  if kind == "frac_bomb":
+    return "\\boxed{" + "\\frac{1}{" * 150 + str(k) + "}" * 150 + "}"
+  if kind == "sqrt_bomb":
+    return "\\boxed{" + "\\sqrt{" * 150 + str(k) + "}" * 150 + "}"
+  if kind == "huge_factorial":
+    return f"\\boxed{{(10^{{{k}}})!}}"
+  raise ValueError(kind)
+
+
+def load_answers(num: int, hostile_fraction: float, seed: int = 0):
+  """(responses, golds, kinds): `num` graded pairs, ordinary ones (a right or wrong integer,
+  fraction or expression) and about `hostile_fraction` of hostile ones (HOSTILE_KINDS, gold -1)."""
+  rng = random.Random(seed)
+  responses, golds, kinds = [], [], []
+  for _ in range(num):
+    k = rng.randint(2, 10**6)
+    if rng.random() < hostile_fraction:
+      kind = rng.choice(HOSTILE_KINDS)
+      responses.append(_hostile(kind, k))
+      golds.append("-1")  # Every hostile value is positive (a \\sqrt bomb is close to 1).
+    else:
+      kind = rng.choice(("integer", "fraction", "expression"))
+      gold = {"integer": str(k), "fraction": f"\\frac{{{k}}}{{7}}", "expression": f"{k}x^2+1"}[kind]
+      right = rng.random() < 0.5
+      shown = gold if right else gold.replace(str(k), str(k + 1), 1)
+      responses.append(f"Adding up the steps gives \\boxed{{{shown}}}.")
+      golds.append(gold)
+      kind = f"{kind}_{'right' if right else 'wrong'}"
+    kinds.append(kind)
+  return responses, golds, kinds
+
+
+def grading_load(
+  num: int = 10_000,
+  hostile_fraction: float = 0.1,
+  batch_size: int = 512,
+  timeout_s: float = 5.0,
+  seed: int = 0,
+) -> dict:
+  """Grades `load_answers(num, ...)` in batches of `batch_size` with a MathGrader of 2 workers,
+  `timeout_s` per answer and the default batch deadline; reports wall time, peak memory, outcome
+  counts and how many answers got another reward than they deserve (ordinary: right 1, wrong 0;
+  hostile: 0)."""
+  import resource
+
+  from jax_rlvr.rewards import math as math_rewards
+
+  responses, golds, kinds = load_answers(num, hostile_fraction, seed)
+  rewards, stats = [], math_rewards.GradeStats()
+  start = time.monotonic()
+  with math_rewards.MathGrader(num_workers=2) as g:
+    for i in range(0, num, batch_size):
+      r, s = g.grade_batch(
+        responses[i : i + batch_size],
+        golds[i : i + batch_size],
+        timeout_s=timeout_s,
+        return_stats=True,
+      )
+      rewards += r
+      stats += s
+  wall_s = time.monotonic() - start
+  wrong = [
+    (kind, reward)
+    for kind, reward in zip(kinds, rewards, strict=True)
+    if reward != (1.0 if kind.endswith("_right") else 0.0)
+  ]
+  # ru_maxrss is in KB on Linux: the parent, and the largest grading worker that has ended.
+  peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+  return {
+    "answers": num,
+    "hostile": sum(k in HOSTILE_KINDS for k in kinds),
+    "wall_s": round(wall_s, 1),
+    "peak_rss_parent_mb": round(peak_self),
+    "peak_rss_worker_mb": round(peak_child),
+    "stats": dataclasses.asdict(stats),
+    "misgraded": len(wrong),
+    "misgraded_examples": wrong[:5],
+  }

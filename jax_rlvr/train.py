@@ -450,7 +450,7 @@ class Trainer:
       if key in metrics and not np.isfinite(metrics[key]):
         raise FloatingPointError(
           f"Non-finite {key}={metrics[key]} at step {step}; stopping before it reaches a "
-          "checkpoint. Lower optim.learning_rate or check the data."
+          "checkpoint. Lower optim.learning_rate (warm-up: warmup.learning_rate) or check the data."
         )
 
   def _summarize(self) -> dict:

@@ -97,7 +97,7 @@ def test_non_finite_training_stops_and_is_never_checkpointed(tmp_path):
   with pytest.raises(FloatingPointError, match=r"at step (\d+)") as error:
     trainer.run()
   message = str(error.value)
-  assert "sft_loss" in message or "parameters" in message, message
+  assert any(m in message for m in ("sft_loss", "grad_norm", "parameters")), message
   ckpt = checkpointing.Checkpointer(str(tmp_path), every=1, read_only=True)
   for step in ckpt._manager.all_steps():
     state, _ = ckpt.restore(trainer.initial_state, step)
@@ -117,3 +117,9 @@ def test_sigkill_at_random_points_and_damaged_checkpoint_resume_bit_exactly(tmp_
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
   result = fault_drill.sigterm_drill(str(tmp_path / "run"))
   assert result["exit_code"] == 0 and result["stopped_at_step"] >= 6
+
+
+def test_hostile_answers_score_zero_and_ordinary_ones_are_graded_right():
+  result = fault_drill.grading_load(num=24, hostile_fraction=0.5, batch_size=24, timeout_s=0.5)
+  assert result["hostile"] >= 6 and sum(result["stats"].values()) == 24
+  assert result["misgraded"] == 0, result["misgraded_examples"]
