@@ -32,14 +32,29 @@ from jax_rlvr import metric_writer
 from jax_rlvr.rewards import grading_pool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Checkpoint every step, so that kills land before, during and after saves.
+# The smoke config, checkpointing every step so that kills land before, during and after saves.
+DRILL_OVERRIDES = {"num_steps": 6, "checkpoint.every": 1, "checkpoint.max_to_keep": 3}
 SMOKE_ARGS = (
   "--config",
   "configs/default.py:smoke",
-  "--config.num_steps=6",
-  "--config.checkpoint.every=1",
-  "--config.checkpoint.max_to_keep=3",
+  *(f"--config.{field}={value}" for field, value in DRILL_OVERRIDES.items()),
 )
+
+
+def drill_config():
+  """The config the training drills run (configs/default.py:smoke with DRILL_OVERRIDES)."""
+  from configs import default
+
+  config = default.get_config("smoke")
+  for field, value in DRILL_OVERRIDES.items():
+    node = config
+    *path, leaf = field.split(".")
+    for part in path:
+      node = node[part]
+    node[leaf] = value
+  return config
+
+
 # Compared between runs: every logged value of every step must be identical.
 COMPARED_METRICS = ("sft_loss", "loss", "grad_norm", "reward_mean", "entropy", "approx_kl")
 
@@ -125,22 +140,18 @@ def damage_latest_checkpoint(workdir: str) -> int:
 
 
 def final_state(workdir: str) -> tuple[int, list[np.ndarray]]:
-  """(step, leaves) of the newest checkpoint, read in a subprocess with the run's 8 devices."""
-  out_path = os.path.join(workdir, "final_state.npz")
-  code = (
-    "import sys, numpy as np, jax; from jax_rlvr import evaluate, train\n"
-    f"c = evaluate.load_run_config({workdir!r})\n"
-    f"t = train.Trainer(c, {workdir!r}, read_only=True)\n"
-    "step, s, _ = t.checkpointer.restore_latest(t.initial_state); t.checkpointer.close()\n"
-    "leaves = [np.asarray(x) for x in jax.tree.leaves(jax.device_get((s.params, s.opt_state)))]\n"
-    f"np.savez({out_path!r}, step, *leaves)\n"
-  )
-  subprocess.run(
-    [sys.executable, "-c", code], cwd=REPO, env=subprocess_env(), check=True, timeout=600
-  )
-  data = np.load(out_path)
-  os.remove(out_path)
-  return int(data["arr_0"]), [data[f"arr_{i}"] for i in range(1, len(data.files))]
+  """(step, params and optimiser-state leaves) of the newest readable checkpoint of `workdir`,
+  read with the run's own config (this process needs the run's 8 devices)."""
+  import jax
+
+  from jax_rlvr import evaluate, train
+
+  trainer = train.Trainer(evaluate.load_run_config(workdir), workdir, read_only=True)
+  step, state, _ = trainer.checkpointer.restore_latest(trainer.initial_state)
+  trainer.checkpointer.close()
+  return step, [
+    np.asarray(x) for x in jax.tree.leaves(jax.device_get((state.params, state.opt_state)))
+  ]
 
 
 def assert_same_run(workdir_a: str, workdir_b: str) -> int:
@@ -169,7 +180,7 @@ def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -
   it bit for bit.
   """
   rng = random.Random(seed)
-  if not os.path.exists(os.path.join(reference, "summary.json")):
+  if not os.path.exists(os.path.join(reference, "metrics.jsonl")):
     train_to_end(reference)
   killed_during_save = 0
   for i in range(kills):

@@ -15,6 +15,10 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The drill's runs use 8 fake CPU devices; this process reads their checkpoints, so it needs the
+# same devices (set before jax is imported).
+os.environ["JAX_PLATFORMS"] = "cpu"
+os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
 from absl import app, flags, logging  # noqa: E402
 

@@ -239,15 +239,16 @@ def test_eval_script_uses_the_runs_config_and_writes_only_eval_jsonl(smoke_run):
 def test_eval_refuses_a_config_for_another_model(smoke_run, tmp_path):
   workdir, _, _ = smoke_run
   raw = tmp_path / "raw"
-  for name, row in (("gsm8k", {"question": "1+1?", "answer": "#### 2"}), ("math_500", None)):
-    os.makedirs(raw / name)
-    with open(raw / name / ("test.jsonl" if row is None else "train.jsonl"), "w") as f:
-      f.write(json.dumps(row or {"problem": "3+3?", "answer": "6"}) + "\n")
+  os.makedirs(raw / "gsm8k")
+  for split in ("train", "test"):
+    with open(raw / "gsm8k" / f"{split}.jsonl", "w") as f:
+      f.write(json.dumps({"question": "1+1?", "answer": "#### 2"}) + "\n")
   # Another task -> another character tokenizer -> another embedding shape.
   config = smoke_config(
     **{
       "data.task": "math",
       "data.dataset": "gsm8k",
+      "data.eval_dataset": "gsm8k:test",
       "data.manual_dir": str(raw),
       "data.data_dir": str(tmp_path / "data"),
       "warmup.steps": 0,
