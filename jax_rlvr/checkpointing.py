@@ -42,9 +42,8 @@ class Checkpointer:
       self.directory,
       # Known handlers let `item_metadata` describe a step before anything is restored.
       item_handlers={"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()},
-      options=ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=not read_only, read_only=read_only
-      ),
+      # Not orbax's read_only option: it logs a warning per manager; this class never saves then.
+      options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=not read_only),
     )
 
   def latest_step(self) -> int | None:
@@ -56,6 +55,8 @@ class Checkpointer:
     Waits for the write to finish, so that a failure (a full disk) is reported here, naming the
     step, and the previous checkpoint is known to be intact.
     """
+    if self.read_only:
+      raise RuntimeError(f"{self.directory} was opened read-only; not saving step {step}.")
     if not force and (self.every <= 0 or step % self.every):
       return False
     if step in self._manager.all_steps():

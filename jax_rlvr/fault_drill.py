@@ -186,7 +186,9 @@ def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -
   for i in range(kills):
     proc = _start(workdir)
     if i == 0:
-      killed_during_save += _kill_when(proc, lambda: _saving(workdir), timeout_s=600)
+      # Not the first save: older checkpoints must exist for the fallback below.
+      saving = lambda: _logged_steps(workdir) >= 3 and _saving(workdir)
+      killed_during_save += _kill_when(proc, saving, timeout_s=600)
     else:
       target = _logged_steps(workdir) + rng.randint(1, 3)
       if (
