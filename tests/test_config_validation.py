@@ -8,8 +8,9 @@ import os
 import pytest
 
 from configs import default as default_config
-from jax_rlvr import config_validation
+from jax_rlvr import components, config_validation, train
 from jax_rlvr.config_validation import ConfigError
+from jax_rlvr.data import math_datasets
 
 
 def _smoke(**fields):
@@ -107,3 +108,28 @@ def test_tokenizer_must_fit_the_checkpoint_vocabulary(tmp_path):
   with pytest.raises(ConfigError, match="300 tokens do not fit the 256-row embedding"):
     config_validation.check_vocab(config, _Tokenizer(300))
   config_validation.check_vocab(config, _Tokenizer(256))
+
+
+def test_malformed_data_stops_the_run_before_the_policy_is_built(tmp_path, monkeypatch):
+  raw = tmp_path / "raw"
+  os.makedirs(raw / "gsm8k")
+  with open(raw / "gsm8k" / "train.jsonl", "w") as f:
+    f.write('{"question": "1+1?", "answer": "#### 2"}\n{"question": "2+2?"\n')
+  with open(raw / "gsm8k" / "test.jsonl", "w") as f:
+    f.write('{"question": "1+1?", "answer": "#### 2"}\n')
+  config = _smoke(
+    **{
+      "data.task": "math",
+      "data.dataset": "gsm8k",
+      "data.eval_dataset": "gsm8k:test",
+      "data.manual_dir": str(raw),
+      "warmup.steps": 0,
+    }
+  )
+
+  def build_sharded_policy(*args, **kwargs):
+    raise AssertionError("the policy was built (and compiled) before the data was read")
+
+  monkeypatch.setattr(components, "build_sharded_policy", build_sharded_policy)
+  with pytest.raises(math_datasets.MalformedRecordError, match=r"train.jsonl line 2"):
+    train.Trainer(config, str(tmp_path / "run"))
