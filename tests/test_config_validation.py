@@ -48,14 +48,15 @@ def test_warmup_batch_must_divide_over_the_devices_of_several_processes():
   config_validation.validate_config(config, num_devices=8, num_processes=2)
 
 
-def test_micro_batches_must_divide_over_the_data_devices():
+def test_micro_batches_must_divide_over_the_devices_of_several_processes():
   # 32 prompts × 8 = 256 responses; 64 micro-batches of 4 rows cannot use 8 devices.
   config = default_config.get_config()
   config.rl.micro_batches = 64
-  message = _error(config, num_devices=8)
+  message = _error(config, num_devices=8, num_processes=2)
   assert "config.rl.micro_batches=64" in message and "micro-batch of 4 responses" in message
+  config_validation.validate_config(config, num_devices=8, num_processes=1)
   config.rl.micro_batches = 32
-  config_validation.validate_config(config, num_devices=8)
+  config_validation.validate_config(config, num_devices=8, num_processes=2)
 
 
 @pytest.mark.parametrize(
