@@ -133,7 +133,12 @@ class Checkpointer:
         raise
       except Exception as e:  # Orbax and TensorStore raise many types for unreadable files.
         damaged.append(step)
-        where = "left in place (read-only)" if self.read_only else self._move_aside(step)
+        if self.read_only:
+          where = "left in place (read-only)"
+        elif jax.process_index() != 0:  # One process moves it; they all skip it.
+          where = "moved aside by process 0"
+        else:
+          where = self._move_aside(step)
         logging.warning(
           "Checkpoint of step %d in %s cannot be read (%s: %s); %s. Trying an older one.",
           step,
@@ -196,6 +201,9 @@ class PreemptionFlag:
 
 
 def _causes(e: BaseException):
-  while e is not None:
+  """`e` and the exceptions it was raised from or during (each once)."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
     yield e
     e = e.__cause__ or e.__context__
