@@ -238,7 +238,7 @@ def subsets_for_run(
 def _restore_policy(config, workdir: str):
   from jax_rlvr import train  # the trainer knows how to rebuild and restore a run's state
 
-  trainer = train.Trainer(config, workdir)
+  trainer = train.Trainer(config, workdir, read_only=True)  # the run's files stay as they are
   try:
     if trainer.checkpointer.latest_step() is None:
       raise FileNotFoundError(f"No checkpoint in {workdir}; train first or drop from_checkpoint.")
