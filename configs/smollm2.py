@@ -16,15 +16,17 @@ Choices, by measured pilots (this CPU, float32, T = 1, 32 questions × 8 samples
     the number." 0.20 (prompt 10 tokens longer); the question alone 0.13. Token entropy of the
     responses ~1.6-2.1 nats. (Earlier: 48-token responses graded by a \\boxed{} answer gave
     reward 0 on every sample, so the gradient was exactly 0.)
-  * lr: see docs/results.md (real-LM section) for the pilots.
+  * lr 1e-5, the only rate run so far: GRPO's reward rises and its entropy collapses steadily
+    within 40 steps (docs/results.md, real-LM section); smaller rates were not tried.
 
 Command:   bash scripts/setup_env.sh --real
            .venv/bin/python scripts/train.py --config configs/smollm2.py --workdir workdirs/smollm2
 Smoke:     .venv/bin/python scripts/train.py --config configs/smollm2.py:smoke --workdir /tmp/sm
-Hardware:  2 CPU cores, ~3 GB of memory.
-Time:      see docs/results.md (real-LM section) for the measured step costs.
-Expected:  training reward rises from ~0.2; token entropy falls (GRPO's collapse); see
-           docs/results/real/.
+Hardware:  2 CPU cores, ~8 GB of memory.
+Time:      ~30 min: a step samples 64 responses in ~17 s and updates in ~30 s (measured at
+           commit 3b4675d, machine shared at load 4-6), plus three evals; smoke ~4 min.
+Expected:  GRPO (seed 0): eval avg@4 0.18 -> 0.80, pass@4 0.47 -> 0.84, token entropy
+           2.06 -> 0.09 nats, responses 20 -> 9 tokens (docs/results/real/).
 """
 
 import ml_collections
