@@ -1,6 +1,5 @@
 """Tests of the KV-cache sampler (jax_rlvr.sampling) and the full-forward scorer (scoring)."""
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
