@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jax_rlvr import metric_writer, sharding, train
+from jax_rlvr import metric_writer, sharding, train, train_state
 from jax_rlvr.models import Policy, get_preset
 from tests import test_rl_step, test_train
 
@@ -62,7 +62,7 @@ def test_parameters_born_sharded_and_replication_check():
 def test_optimizer_state_born_sharded_like_parameters():
   mesh = sharding.make_mesh((1, 4, 2))
   params = _sharded_params(mesh)
-  optimizer = train.make_optimizer(1e-3, 1, test_train.smoke_config().optim)
+  optimizer = train_state.make_optimizer(1e-3, 1, test_train.smoke_config().optim)
   state = sharding.init_optimizer_state(optimizer, params, mesh)
   param_specs = [x.sharding.spec for x in jax.tree.leaves(params)]
   moments = [x for x in jax.tree.leaves(state) if x.ndim > 0]

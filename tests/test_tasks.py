@@ -12,7 +12,7 @@ import pytest
 
 from configs import countdown as countdown_config
 from configs import default as default_config
-from jax_rlvr import components, config_validation, metric_writer, rewards, train
+from jax_rlvr import components, config_validation, metric_writer, rewards, tasks, train
 from jax_rlvr.data import reasoning_gym_tasks
 
 
@@ -40,7 +40,7 @@ def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path,
   _write_jsonl(raw / "math_500" / "test.jsonl", [{"problem": "3+3?", "answer": "6"}])
   config = _math_config(tmp_path, dataset="gsm8k", eval_dataset="math_500")
   config_validation.validate_config(config)
-  task = components.build_task(config)
+  task = tasks.build_task(config)
   sources = task.prepare(config, config.data.data_dir)
   assert sources["train"][0]["prompt"] == b"1+1?" and sources["test"][0]["answer"] == b"6"
   config.data.eval_dataset = "gsm8k:test"
@@ -96,7 +96,7 @@ def test_countdown_configs_validate_and_fit_their_prompts(tmp_path):
 @pytest.mark.slow
 def test_countdown_smoke_trains_end_to_end(tmp_path, monkeypatch):
   config = countdown_config.get_config("smoke")
-  task = components.TASKS["rg_countdown"]
+  task = tasks.TASKS["rg_countdown"]
   graded = []
 
   def spy(responses, answers):
@@ -104,7 +104,7 @@ def test_countdown_smoke_trains_end_to_end(tmp_path, monkeypatch):
     graded.append((list(answers), rewards))
     return rewards
 
-  monkeypatch.setitem(components.TASKS, "rg_countdown", dataclasses.replace(task, grade=spy))
+  monkeypatch.setitem(tasks.TASKS, "rg_countdown", dataclasses.replace(task, grade=spy))
   workdir = str(tmp_path / "cd")
   summary = train.train_and_evaluate(config, workdir)
   assert summary["step"] == config.num_steps and not summary["stopped_early"]

@@ -17,9 +17,9 @@ from jax_rlvr import (
   evaluate,
   metric_writer,
   plotting,
-  probe,
   train,
 )
+from jax_rlvr.jobs import entropy_probe
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED_METRICS = (
@@ -189,7 +189,7 @@ def test_probe_in_training_and_on_a_checkpoint(smoke_run, tmp_path):
   assert os.path.getsize(os.path.join(workdir, "plots", "probe.png")) > 1000
 
   # What scripts/entropy_probe.py runs, in-process (the probe's compilation is reused).
-  records = probe.probe_checkpoint(
+  records = entropy_probe.probe_checkpoint(
     config, workdir, config.warmup.steps, settings=("run", "N=4,clip_free")
   )
   assert [r["variant"] for r in records] == [
