@@ -11,6 +11,13 @@ from jax_rlvr.models import Policy, get_preset
 from tests import test_rl_step, test_train
 
 
+def test_batch_devices_counts_the_data_and_fsdp_axes_of_a_mesh_or_a_resolved_shape():
+  assert sharding.batch_devices(sharding.make_mesh((2, 2, 2)).shape) == 4
+  assert sharding.batch_devices(sharding.make_mesh((-1, 1, 4)).shape) == 2
+  shape = dict(zip(sharding.MESH_AXES, sharding.resolve_mesh_shape((1, -1, 2), 8), strict=True))
+  assert sharding.batch_devices(shape) == 4
+
+
 def test_mesh_shape_resolution_and_errors():
   assert sharding.resolve_mesh_shape((-1, 1, 1), 8) == (8, 1, 1)
   assert sharding.resolve_mesh_shape((2, -1, 2), 8) == (2, 2, 2)

@@ -1,19 +1,18 @@
-"""Task wiring: math and reasoning-gym tasks through components, their config fields, and an
+"""Task wiring: math and reasoning-gym tasks (jax_rlvr.tasks), their config fields, and an
 end-to-end smoke run of configs/countdown.py."""
 
 import dataclasses
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from configs import countdown as countdown_config
 from configs import default as default_config
-from jax_rlvr import components, config_validation, metric_writer, rewards, tasks, train
+from jax_rlvr import components, config_validation, metric_writer, tasks, train
 from jax_rlvr.data import reasoning_gym_tasks
+from jax_rlvr.rewards import math as math_rewards
 
 
 def _write_jsonl(path, rows):
@@ -33,7 +32,7 @@ def _math_config(tmp_path, **data):
   return config
 
 
-def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path, monkeypatch):
+def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path):
   raw = tmp_path / "raw"
   _write_jsonl(raw / "gsm8k" / "train.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
   _write_jsonl(raw / "gsm8k" / "test.jsonl", [{"question": "2+2?", "answer": "#### 4"}])
@@ -49,14 +48,8 @@ def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path,
   with pytest.raises(ValueError, match=r"math_500 has the splits \['test'\]"):
     task.prepare(config, config.data.data_dir)
 
-  # The verifier (jax_rlvr/rewards/math.py) is imported on first use; a stub stands in here.
-  calls = []
-  stub = types.ModuleType("jax_rlvr.rewards.math")
-  stub.grade = lambda responses, answers: calls.append((responses, answers)) or [1.0, 0.0]
-  monkeypatch.setitem(sys.modules, "jax_rlvr.rewards.math", stub)
-  monkeypatch.setattr(rewards, "math", stub, raising=False)
-  assert task.grade(["\\boxed{6}", "7"], ["6", "6"]) == [1.0, 0.0]
-  assert calls == [(["\\boxed{6}", "7"], ["6", "6"])]
+  # Graded by the math verifier, whose own tests are tests/rewards/.
+  assert task.grade is math_rewards.grade
 
 
 @pytest.mark.parametrize(
