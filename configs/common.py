@@ -13,7 +13,6 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.num_steps = 120  # GRPO iterations (one rollout batch each), after the warm-up
-  c.log_every = 1
 
   c.model = ml_collections.ConfigDict()
   c.model.preset = "tiny"  # jax_rlvr.models.PRESETS; vocab_size follows the tokenizer

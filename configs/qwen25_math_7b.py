@@ -122,12 +122,11 @@ def math_config(
   c.eval.k = 8
   c.eval.pass_ks = (1, 8)
   c.eval.batch_prompts = 16  # 16 × k = 128 rows: the rollout's sampler shapes
-  # Research metrics of text tasks (fields added with the eval metrics; guarded while they land):
-  # word-level diversity, no answer-token confidence (\boxed{...} is not one token), no
-  # arithmetic out-of-domain prompts.
-  for field, value in (("diversity_unit", "word"), ("answer_marker", ""), ("ood_num_prompts", 0)):
-    if field in c.eval:
-      c.eval[field] = value
+  # Research metrics of text tasks: word-level diversity, no answer-token confidence
+  # (\boxed{...} is not one token), no arithmetic out-of-domain prompts.
+  c.eval.diversity_unit = "word"
+  c.eval.answer_marker = ""
+  c.eval.ood_num_prompts = 0
   c.checkpoint.every = 50
   c.mesh.shape = meshes[hardware]
   return c

@@ -40,7 +40,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jax_rlvr import rl_step, sampling, train
+from jax_rlvr import rl_step, sampling, train_state
 from jax_rlvr.models import Policy, count_params, get_preset, load_hf_checkpoint, save_hf_checkpoint
 from jax_rlvr.models.config import PRESETS
 from jax_rlvr.models.gguf_import import resolve_model_path
@@ -279,7 +279,7 @@ def jax_grpo_update(
   rows = rollout.response_tokens_BN.shape[0]
   rewards_B = jnp.asarray(np.arange(rows) % 2 == 0, jnp.float32)
   # train.py's RL optimiser (clipping + AdamW); warm-up 1 makes every call a full step.
-  optimizer = train.make_optimizer(rl_config.optim.learning_rate, 1, rl_config.optim)
+  optimizer = train_state.make_optimizer(rl_config.optim.learning_rate, 1, rl_config.optim)
   update = jax.jit(
     functools.partial(
       rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp, ref_params=None

@@ -1,125 +1,27 @@
-"""Builds a run's pieces from its config: tokenizer, policy, task (sources + grader) and data."""
+"""Builds a run's pieces from its config: tokenizer, policy, sampling settings and data.
+
+The task (sources + grader) comes from `jax_rlvr.tasks`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax
 import ml_collections
 from flax import nnx
 
-from jax_rlvr import distributed, sharding
-from jax_rlvr.data import builders, diversity_subsets, math_datasets, pipeline, reasoning_gym_tasks
-from jax_rlvr.data.tasks import arithmetic
-from jax_rlvr.models import Policy, get_preset
-from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer, printable_ascii_tokenizer
+from jax_rlvr import distributed, sampling, sharding
+from jax_rlvr.data import diversity_subsets, pipeline
+from jax_rlvr.models import Policy, Tokenizer, get_preset, load_hf_checkpoint, load_tokenizer
 from jax_rlvr.models.gguf_import import resolve_model_path
+from jax_rlvr.tasks import Task, build_task
 
 
-@dataclasses.dataclass(frozen=True)
-class Task:
-  """A verifiable task the train loop can run.
-
-  prepare(config, data_dir) -> {"train": source, "test": source}: random-access records with the
-    4-field schema of jax_rlvr.data.builders (prompt, answer, source, id; str or bytes values).
-  grade(responses, answers) -> list of rewards in [0, 1], in input order; must never raise.
-  has_demonstrations: the warm-up (warmup.steps > 0) can generate noisy demonstrations for it.
-  char_tokenizer: the tokenizer of tokenizer.kind = "char" for this task's text.
-  extract_answer(response) -> the final answer as a normalised string, or None; used by the eval's
-    unique-answer rate (omitted when None).
-  """
-
-  prepare: Callable[[ml_collections.ConfigDict, str], dict]
-  grade: Callable[[Sequence[str], Sequence[str]], list[float]]
-  has_demonstrations: bool = False
-  char_tokenizer: Callable[[], Any] = arithmetic_tokenizer
-  extract_answer: Callable[[str], str | None] | None = None
-
-
-def _prepare_arithmetic(config, data_dir):
-  c = config.data
-  return builders.prepare_arithmetic(
-    data_dir,
-    seed=config.seed,
-    num_train=c.train_size,
-    num_test=c.test_size,
-    min_terms=c.min_terms,
-    max_terms=c.max_terms,
-    min_value=c.min_value,
-    max_value=c.max_value,
-  )
-
-
-def _grade_arithmetic(responses, answers):
-  return [arithmetic.verify(r, a) for r, a in zip(responses, answers, strict=True)]
-
-
-def split_spec(spec: str, default_split: str) -> tuple[str, str]:
-  """ "gsm8k:train" -> ("gsm8k", "train"); "math_500" -> ("math_500", default_split)."""
-  name, _, split = spec.partition(":")
-  return name, split or default_split
-
-
-def _prepare_math(config, data_dir):
-  """Train split from data.dataset, test split from data.eval_dataset (local files only)."""
-  c = config.data
-  sources = {}
-  for role, field in (("train", "dataset"), ("test", "eval_dataset")):
-    name, split = split_spec(c[field], role)
-    splits = math_datasets.prepare_math(name, data_dir, c.manual_dir)
-    if split not in splits:
-      raise ValueError(
-        f"config.data.{field}={c[field]!r}: {name} has the splits {sorted(splits)}; "
-        f"write '{name}:<split>'."
-      )
-    sources[role] = splits[split]
-  return sources
-
-
-def _grade_math(responses, answers):
-  # Imported on first use: the math verifier's dependencies are only needed by math runs.
-  from jax_rlvr.rewards import math as math_rewards
-
-  return math_rewards.grade(responses, answers)
-
-
-def _reasoning_gym_task(dataset: str) -> Task:
-  def prepare(config, data_dir):
-    c = config.data
-    return reasoning_gym_tasks.prepare_reasoning_gym(
-      dataset,
-      data_dir,
-      seed=config.seed,
-      num_train=c.train_size,
-      num_test=c.test_size,
-      **c.rg_config.to_dict(),
-    )
-
-  return Task(prepare, reasoning_gym_tasks.grade, char_tokenizer=printable_ascii_tokenizer)
-
-
-TASKS: dict[str, Task] = {
-  "arithmetic": Task(
-    _prepare_arithmetic,
-    _grade_arithmetic,
-    has_demonstrations=True,
-    extract_answer=arithmetic.extract_answer,
-  ),
-  # Local math datasets (jax_rlvr/data/math_datasets.py): data.dataset / data.eval_dataset.
-  "math": Task(_prepare_math, _grade_math, char_tokenizer=printable_ascii_tokenizer),
-  # reasoning-gym generators (jax_rlvr/data/reasoning_gym_tasks.py), binary rewards.
-  **{f"rg_{name}": _reasoning_gym_task(name) for name in reasoning_gym_tasks.DATASETS},
-}
-
-
-def build_tokenizer(config: ml_collections.ConfigDict):
+def build_tokenizer(config: ml_collections.ConfigDict) -> Tokenizer:
+  """The task's character tokenizer (tokenizer.kind = "char"), else tokenizer.path's."""
   if config.tokenizer.kind == "char":
     return build_task(config).char_tokenizer()
-  from jax_rlvr.models.hf_tokenizer import load_tokenizer
-
   return load_tokenizer(resolve_model_path(config.tokenizer.path))
 
 
@@ -133,13 +35,29 @@ def run_choices(model_config: ml_collections.ConfigDict) -> dict:
   )
 
 
+def sampling_config(
+  config: ml_collections.ConfigDict, tokenizer: Tokenizer, *, evaluation: bool = False
+) -> sampling.SamplingConfig:
+  """The rollout's sampling settings (rollout.*: G = rollout.group_size samples per prompt), or
+  with `evaluation` the eval's (eval.*: eval.k samples, no top-k). Both generate at most
+  rollout.max_new_tokens tokens and stop at any of the tokenizer's eos ids."""
+  c = config.eval if evaluation else config.rollout
+  return sampling.SamplingConfig(
+    max_new_tokens=config.rollout.max_new_tokens,
+    temperature=c.temperature,
+    top_p=c.top_p,
+    top_k=0 if evaluation else c.top_k,
+    num_samples=c.k if evaluation else c.group_size,
+    eos_id=tokenizer.eos_ids,
+    pad_id=tokenizer.pad_id,
+  )
+
+
 def build_policy(config: ml_collections.ConfigDict, tokenizer, mesh=None) -> Policy:
   """A local HF checkpoint when model.hf_checkpoint is set (born sharded over `mesh` if given),
   else a random preset policy."""
   m = config.model
   if m.hf_checkpoint:
-    from jax_rlvr.models.hf_checkpoint import load_hf_checkpoint
-
     return load_hf_checkpoint(
       resolve_model_path(m.hf_checkpoint),
       dtype=m.dtype,
@@ -173,14 +91,6 @@ def build_sharded_policy(config: ml_collections.ConfigDict, tokenizer, mesh):
   return graphdef, init()
 
 
-def build_task(config: ml_collections.ConfigDict) -> Task:
-  task = TASKS[config.data.task]
-  if config.data.answer_format == "last_number":
-    grade, extract = reasoning_gym_tasks.grade_last_number, reasoning_gym_tasks.last_number
-    return dataclasses.replace(task, grade=grade, extract_answer=extract)
-  return task
-
-
 def _data_dir(config, workdir: str) -> str:
   return config.data.data_dir or os.path.join(workdir, "data")
 
@@ -211,12 +121,7 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
   The iterators are grain iterators with get_state/set_state (saved in checkpoints); each
   process reads its own shard. eval_records: {"prompt": [...], "answer": [...]} of the test split.
   """
-  # Process 0 prepares the files first; the others then open what it wrote.
-  if jax.process_index() == 0:
-    sources = build_sources(config, workdir, task)
-  distributed.sync("prepare_data")
-  if jax.process_index() != 0:
-    sources = build_sources(config, workdir, task)
+  sources = prepared_sources(config, workdir, task)
   # Batch sizes in the config are global; each process reads its share.
   num = jax.process_count()
   shard = dict(shard_index=jax.process_index(), shard_count=num)
@@ -240,10 +145,26 @@ def build_data(config: ml_collections.ConfigDict, workdir: str, task: Task):
         **shard,
       )
     )
-  test = sources["test"]
-  records = [test[i] for i in range(min(len(test), config.eval.num_prompts))]
-  eval_records = {
+  return rl_iter, warmup_iter, eval_records(config, sources["test"])
+
+
+def prepared_sources(
+  config: ml_collections.ConfigDict, workdir: str, task: Task, *, apply_subset: bool = True
+) -> dict:
+  """`build_sources` on every process: process 0 prepares the files first, the others then open
+  what it wrote."""
+  if jax.process_index() == 0:
+    sources = build_sources(config, workdir, task, apply_subset=apply_subset)
+  distributed.sync("prepare_data")
+  if jax.process_index() != 0:
+    sources = build_sources(config, workdir, task, apply_subset=apply_subset)
+  return sources
+
+
+def eval_records(config: ml_collections.ConfigDict, test_source) -> dict:
+  """{"prompt": [...], "answer": [...]} (str) of the first eval.num_prompts test records."""
+  records = [test_source[i] for i in range(min(len(test_source), config.eval.num_prompts))]
+  return {
     key: [r[key].decode() if isinstance(r[key], bytes) else r[key] for r in records]
     for key in ("prompt", "answer")
   }
-  return rl_iter, warmup_iter, eval_records

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 
 import jax
 import ml_collections
 
-from jax_rlvr import components, sharding
+from jax_rlvr import sharding, tasks
 from jax_rlvr.data import math_datasets, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import advantages, entropy_control, kl, losses
@@ -49,15 +48,6 @@ def _get(c, field: str):
   return c
 
 
-def mesh_data_size(mesh_shape, num_devices: int) -> int:
-  """Devices on the batch axes (data × fsdp) for a mesh shape with at most one -1."""
-  shape = list(mesh_shape)
-  if shape.count(-1) == 1:
-    known = math.prod(s for s in shape if s != -1)
-    shape[shape.index(-1)] = num_devices // known
-  return shape[0] * shape[1]
-
-
 def validate_config(
   c: ml_collections.ConfigDict, num_devices: int | None = None, num_processes: int | None = None
 ) -> None:
@@ -85,7 +75,7 @@ def validate_config(
     c.tokenizer.path,
     "tokenizer.kind='hf' needs the directory holding tokenizer.json.",
   )
-  _one_of(c, "data.task", tuple(components.TASKS))
+  _one_of(c, "data.task", tuple(tasks.TASKS))
   _one_of(c, "data.template", tuple(templates.TEMPLATES))
   _one_of(c, "data.answer_format", ("task", "last_number"))
   _check(
@@ -95,14 +85,14 @@ def validate_config(
     "'last_number' grades reasoning-gym tasks (rg_*) only; use 'task'.",
   )
   _check(
-    c.warmup.steps == 0 or components.TASKS[c.data.task].has_demonstrations,
+    c.warmup.steps == 0 or tasks.TASKS[c.data.task].has_demonstrations,
     "warmup.steps",
     c.warmup.steps,
     f"task {c.data.task!r} has no demonstrations for a warm-up; set 0.",
   )
   if c.data.task == "math":
     for field in ("dataset", "eval_dataset"):
-      name, _ = components.split_spec(c.data[field], "")
+      name, _ = tasks.split_spec(c.data[field], "")
       _one_of_value(f"data.{field}", c.data[field], name, tuple(math_datasets.BUILDERS))
     _check(
       bool(c.data.manual_dir),
@@ -176,10 +166,10 @@ def validate_config(
     f"give one size >= 1 (or a single -1) for each of the axes {tuple(c.mesh.axes)}.",
   )
   try:
-    sharding.resolve_mesh_shape(c.mesh.shape, num_devices)
+    mesh_shape = sharding.resolve_mesh_shape(c.mesh.shape, num_devices)
   except ValueError as e:
     _check(False, "mesh.shape", tuple(c.mesh.shape), f"{e} Use -1 for the data axis.")
-  data_size = mesh_data_size(c.mesh.shape, num_devices)
+  data_size = sharding.batch_devices(dict(zip(c.mesh.axes, mesh_shape, strict=True)))
   _check(
     batch % max(data_size, 1) == 0,
     "rollout.prompts_per_step",
@@ -340,7 +330,7 @@ def check_files(c: ml_collections.ConfigDict) -> None:
     )
   if c.data.task == "math":
     for field in ("dataset", "eval_dataset"):
-      name, _ = components.split_spec(c.data[field], "")
+      name, _ = tasks.split_spec(c.data[field], "")
       directory = os.path.join(c.data.manual_dir, name)
       _check(
         bool(math_datasets.find_files(directory)),

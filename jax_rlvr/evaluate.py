@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jax_rlvr import sampling, sharding
+from jax_rlvr import components, config_validation, sampling, sharding, tasks, train_state
 from jax_rlvr.data import batching
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.metrics import (
@@ -126,15 +126,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   docstring, and num_prompts.
   """
   c = config.eval
-  sampling_config = sampling.SamplingConfig(
-    max_new_tokens=config.rollout.max_new_tokens,
-    temperature=c.temperature,
-    top_p=c.top_p,
-    top_k=0,
-    num_samples=c.k,
-    eos_id=getattr(tokenizer, "eos_ids", tokenizer.eos_id),
-    pad_id=tokenizer.pad_id,
-  )
+  sampling_config = components.sampling_config(config, tokenizer, evaluation=True)
   prompts = list(records["prompt"])[: c.num_prompts]
   answers = list(records["answer"])[: c.num_prompts]
   mesh = jax.tree.leaves(params)[0].sharding.mesh
@@ -254,6 +246,12 @@ def _lists_to_tuples(value):
   return value
 
 
+def eval_key(config: ml_collections.ConfigDict) -> jax.Array:
+  """The sampling key of every evaluation of a run: the same prompts get the same draws at every
+  evaluation, so changes between evaluations come from the policy."""
+  return jax.random.fold_in(jax.random.key(config.seed), 10_000_019)
+
+
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Evaluates the latest readable checkpoint in `workdir` and appends the result to eval.jsonl.
 
@@ -261,20 +259,25 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   Raises checkpointing.CheckpointMismatchError when `config` builds another model than the
   checkpoint holds.
   """
-  from jax_rlvr import train  # the trainer knows how to rebuild and restore the run's state
-
-  trainer = train.Trainer(config, workdir, read_only=True)
-  try:
-    restored = trainer.checkpointer.restore_latest(trainer.initial_state)
-    if restored is None:
-      raise FileNotFoundError(
-        f"No checkpoint in {trainer.checkpointer.directory}; train first with "
-        f"scripts/train.py --workdir {workdir}."
-      )
-    step, state, _ = restored
-    result = trainer.evaluate(state)
-  finally:
-    trainer.checkpointer.close()
+  config_validation.validate_config(config)
+  config_validation.check_files(config)
+  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  tokenizer = components.build_tokenizer(config)
+  config_validation.check_vocab(config, tokenizer)
+  step, graphdef, params = train_state.restore_params(config, workdir, mesh)
+  task = tasks.build_task(config)
+  # The test split only: the train subset (data.train_subset) plays no part in evaluation.
+  sources = components.prepared_sources(config, workdir, task, apply_subset=False)
+  with jax.set_mesh(mesh):
+    result = evaluate_policy(
+      graphdef,
+      params,
+      components.eval_records(config, sources["test"]),
+      tokenizer,
+      task,
+      config,
+      key=eval_key(config),
+    )
   if jax.process_index() == 0:
     record = {
       "step": step,

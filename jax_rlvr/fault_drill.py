@@ -144,11 +144,11 @@ def final_state(workdir: str) -> tuple[int, list[np.ndarray]]:
   read with the run's own config (this process needs the run's 8 devices)."""
   import jax
 
-  from jax_rlvr import evaluate, train
+  from jax_rlvr import evaluate, sharding, train_state
 
-  trainer = train.Trainer(evaluate.load_run_config(workdir), workdir, read_only=True)
-  step, state, _ = trainer.checkpointer.restore_latest(trainer.initial_state)
-  trainer.checkpointer.close()
+  config = evaluate.load_run_config(workdir)
+  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  step, _, state = train_state.restore_state(config, workdir, mesh)
   return step, [
     np.asarray(x) for x in jax.tree.leaves(jax.device_get((state.params, state.opt_state)))
   ]

@@ -44,7 +44,7 @@ import ml_collections
 import optax
 from flax import nnx
 
-from jax_rlvr import components, rl_step, sampling, sharding, train
+from jax_rlvr import components, rl_step, sampling, sharding, train_state
 from jax_rlvr.models import Policy, count_params, get_preset
 from jax_rlvr.models.config import ModelConfig
 
@@ -184,7 +184,7 @@ def compile_rl_update(config: ml_collections.ConfigDict, mesh, num_layers: int |
   cfg = model_config(config, num_layers)
   graphdef, params = abstract_params(cfg, mesh)
   hp = rl_step.RLHyperParams.from_config(config)
-  optimizer = train.make_optimizer(
+  optimizer = train_state.make_optimizer(
     config.optim.learning_rate, config.optim.warmup_steps, config.optim
   )
   opt_state = _abstract_opt_state(optimizer, params, mesh)

@@ -47,6 +47,12 @@ def resolve_mesh_shape(shape, num_devices: int) -> tuple[int, ...]:
   return tuple(shape)
 
 
+def batch_devices(axis_sizes) -> int:
+  """Devices a batch is split over: the product of the BATCH_AXES sizes in `axis_sizes` (a
+  Mesh's `shape`, or any mapping from axis name to size with the -1 resolved)."""
+  return math.prod(axis_sizes[a] for a in BATCH_AXES)
+
+
 def make_mesh(shape=(-1, 1, 1), axes=MESH_AXES, devices=None) -> Mesh:
   """A mesh over `devices` (default: all) with Auto axes (so sharding constraints apply)."""
   devices = jax.devices() if devices is None else devices

@@ -24,7 +24,7 @@ import numpy as np
 import optax
 import tqdm
 from absl import logging
-from flax import nnx, struct
+from flax import nnx
 
 from jax_rlvr import (
   checkpointing,
@@ -36,36 +36,13 @@ from jax_rlvr import (
   probe,
   sampling,
   sharding,
+  tasks,
 )
 from jax_rlvr import rl_step as rl_step_lib
+from jax_rlvr import train_state as train_state_lib
 from jax_rlvr.data import batching
 from jax_rlvr.models import scoring
-
-
-@struct.dataclass
-class TrainState:
-  """Everything a resumed run needs on the device side (the data position is in `meta`)."""
-
-  step: jax.Array  # int32 scalar: steps done (warm-up + GRPO)
-  params: nnx.State
-  opt_state: optax.OptState
-  key: jax.Array  # uint32 key data; step keys are fold_in(key, step)
-  controllers: rl_step_lib.Controllers
-  ref_params: nnx.State | None = None
-
-
-def make_optimizer(learning_rate: float, warmup_steps: int, c: ml_collections.ConfigDict):
-  """AdamW with linear warm-up to a constant rate and global-norm gradient clipping.
-
-  Update k (0-based) uses learning_rate · min(1, (k + 1) / warmup_steps): the first update is
-  already a real step (a schedule starting at 0 would waste it).
-  """
-  warmup = max(warmup_steps, 1)
-  schedule = lambda count: learning_rate * jnp.minimum(1.0, (count + 1.0) / warmup)
-  return optax.chain(
-    optax.clip_by_global_norm(c.grad_clip),
-    optax.adamw(schedule, b1=c.b1, b2=c.b2, weight_decay=c.weight_decay),
-  )
+from jax_rlvr.train_state import TrainState
 
 
 def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
@@ -130,7 +107,7 @@ class Trainer:
     self.tokenizer = components.build_tokenizer(config)
     config_validation.check_vocab(config, self.tokenizer)
     # Data before the policy: a malformed data file stops the run before the first compile.
-    self.task = components.build_task(config)
+    self.task = tasks.build_task(config)
     self.train_iter, self.warmup_iter, self.eval_records = components.build_data(
       config, workdir, self.task
     )
@@ -139,34 +116,12 @@ class Trainer:
     if self.is_main:
       sharding.log_shardings(params)
     sharding.check_sharded(params, self.mesh)
-    self.warmup_optimizer = make_optimizer(
-      config.warmup.learning_rate, max(config.warmup.steps // 10, 1), config.optim
-    )
-    self.rl_optimizer = make_optimizer(
-      config.optim.learning_rate, config.optim.warmup_steps, config.optim
-    )
+    self.warmup_optimizer = train_state_lib.warmup_optimizer(config)
+    self.rl_optimizer = train_state_lib.rl_optimizer(config)
     self.hp = rl_step_lib.RLHyperParams.from_config(config)
-    self.sampling_config = sampling.SamplingConfig(
-      max_new_tokens=config.rollout.max_new_tokens,
-      temperature=config.rollout.temperature,
-      top_p=config.rollout.top_p,
-      top_k=config.rollout.top_k,
-      num_samples=config.rollout.group_size,
-      eos_id=getattr(self.tokenizer, "eos_ids", self.tokenizer.eos_id),
-      pad_id=self.tokenizer.pad_id,
-    )
-    # Adam moments are born with their parameters' shardings; scalars (step, counts, key,
-    # controllers) are replicated.
-    self.initial_state = sharding.on_mesh(
-      TrainState(
-        step=jnp.zeros((), jnp.int32),
-        params=params,
-        opt_state=sharding.init_optimizer_state(self.warmup_optimizer, params, self.mesh),
-        key=jax.random.key_data(jax.random.key(config.seed)),
-        controllers=rl_step_lib.init_controllers(self.hp),
-        ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
-      ),
-      self.mesh,
+    self.sampling_config = components.sampling_config(config, self.tokenizer)
+    self.initial_state = train_state_lib.init_state(
+      config, params, self.warmup_optimizer, self.hp, self.mesh
     )
     self.state_shardings = jax.tree.map(lambda x: x.sharding, self.initial_state)
     # Rollouts leave the sampler split over the batch axes, so each process finds its own rows.
@@ -245,7 +200,7 @@ class Trainer:
     """This process's share of a batch (leading dimension) -> global arrays split over
     data × fsdp. A batch that does not divide over those devices (a few prompts on many devices)
     is replicated instead, which only a single process can do."""
-    size = self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+    size = sharding.batch_devices(self.mesh.shape)
     rows = jax.tree.leaves(tree)[0].shape[0] * jax.process_count()
     if rows % size == 0:
       return sharding.host_batch_to_global(self.mesh, tree)
@@ -349,7 +304,7 @@ class Trainer:
       self.tokenizer,
       self.task,
       self.config,
-      key=jax.random.fold_in(jax.random.key(self.config.seed), 10_000_019),
+      key=evaluate.eval_key(self.config),
     )
 
   def run(self, *, stop_after: int | None = None) -> dict:

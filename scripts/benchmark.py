@@ -33,7 +33,7 @@ from flax import nnx
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import common  # noqa: E402
-from jax_rlvr import benchmarks, config_validation, rl_step, train  # noqa: E402
+from jax_rlvr import benchmarks, config_validation, rl_step, train_state  # noqa: E402
 from jax_rlvr.models.config import get_preset  # noqa: E402
 from jax_rlvr.models.policy import Policy, count_params  # noqa: E402
 from jax_rlvr.sampling import SamplingConfig, generate  # noqa: E402
@@ -126,7 +126,7 @@ def bench_update() -> dict:
   )
   rollout = generate(graphdef, params, prompts, jnp.ones_like(prompts), sample_key, sampling_config)
   rewards = jax.random.bernoulli(reward_key, 0.5, (_BATCH.value,)).astype(jnp.float32)
-  optimizer = train.make_optimizer(1e-3, 1, config.optim)
+  optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
   update = jax.jit(
     lambda p, o, c, key: rl_step.update_on_rollout(
       p, o, c, None, rollout, rewards, key, graphdef=graphdef, optimizer=optimizer, hp=hp

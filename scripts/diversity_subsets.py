@@ -6,7 +6,7 @@ r"""Write the data-diversity subsets (clustered = low diversity, random = high) 
 Embeds every train prompt with the policy (mean-pooled final hidden states), runs K-means and writes
 clustered_<n>.json / random_<n>.json index files (n: the size reached with whole clusters) and a
 manifest.json to --out_dir (default: where data.train_subset looks, <data_dir>/subsets/<task>).
-Train on one with --config.data.train_subset=clustered_<n>. See jax_rlvr/data/diversity_subsets.py.
+Train on one with --config.data.train_subset=clustered_<n>. See jax_rlvr/jobs/diversity_subsets.py.
 """
 
 import os
@@ -36,7 +36,7 @@ flags.mark_flags_as_required(["config", "workdir", "sizes"])
 
 def main(argv):
   del argv
-  from jax_rlvr.data import diversity_subsets
+  from jax_rlvr.jobs import diversity_subsets
 
   logging.set_verbosity(logging.WARNING)
 

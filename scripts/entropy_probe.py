@@ -36,9 +36,10 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   del argv
   from jax_rlvr import plotting, probe
+  from jax_rlvr.jobs import entropy_probe
 
   settings = tuple(s for s in _SETTINGS.value.split(";") if s) or tuple(probe.COUNTERFACTUALS)
-  records = probe.probe_checkpoint(_CONFIG.value, _WORKDIR.value, _STEP.value, settings)
+  records = entropy_probe.probe_checkpoint(_CONFIG.value, _WORKDIR.value, _STEP.value, settings)
   out = _OUT.value or os.path.join(_WORKDIR.value, "probe")
   os.makedirs(out, exist_ok=True)
   step = records[0]["step"]

@@ -31,6 +31,16 @@ def _error(config, **counts) -> str:
   return str(error.value)
 
 
+def test_the_batch_must_divide_over_the_data_and_fsdp_devices_the_mesh_resolves_to():
+  # 16 responses; mesh (-1, 1, 1) on 32 devices puts 32 on the batch axes, (-1, 1, 4) only 8.
+  config = _smoke()
+  config.mesh.shape = (-1, 1, 1)
+  message = _error(config, num_devices=32, num_processes=1)
+  assert "prompts × G = 16 must be divisible by the 32 devices" in message
+  config.mesh.shape = (-1, 1, 4)
+  config_validation.validate_config(config, num_devices=32, num_processes=1)
+
+
 def test_prompts_must_divide_over_the_devices_of_several_processes():
   # Two processes with 4 devices each: 4 prompts cannot be split over 8 devices, though the
   # 16 responses can; a single process replicates the prompts instead.

@@ -4,7 +4,7 @@ import glob
 import math
 
 from configs import default as default_config
-from jax_rlvr import components, evaluate, train
+from jax_rlvr import evaluate, tasks, train
 
 
 def test_eval_record_has_research_metrics_in_range(tmp_path):
@@ -47,7 +47,7 @@ def test_ood_prompts_are_a_harder_difficulty():
 
 
 def test_arithmetic_task_extracts_answers():
-  task = components.TASKS["arithmetic"]
+  task = tasks.TASKS["arithmetic"]
   assert task.extract_answer("3+4>7") == "7"
   assert task.extract_answer("no marker") is None
-  assert components.TASKS["math"].extract_answer is None
+  assert tasks.TASKS["math"].extract_answer is None

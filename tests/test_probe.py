@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import probe, rl_step, sampling, train
+from jax_rlvr import probe, rl_step, sampling, train_state
 from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.rl import entropy_control
 
@@ -81,7 +81,7 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
   config.rl.mini_batches, config.rl.old_logp = 2, "recompute"
   hp = rl_step.RLHyperParams.from_config(config)
   graphdef, params, rollout, heldout, rewards = _greedy_state()
-  optimizer = train.make_optimizer(1e-4, 1, config.optim)
+  optimizer = train_state.make_optimizer(1e-4, 1, config.optim)
   records = probe.run_probe(
     params,
     optimizer.init(params),

@@ -9,7 +9,7 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import config_validation, rl_step, sampling, sharding, train
+from jax_rlvr import config_validation, rl_step, sampling, sharding, train_state
 from jax_rlvr.models import Policy, get_preset
 
 P, G, L, N = 4, 4, 6, 8
@@ -43,7 +43,7 @@ def _run(rollout_fn=None, mesh_shape=None, **rl_overrides):
   if rollout_fn is not None:
     out = rollout_fn(out)
   hp = rl_step.RLHyperParams.from_config(config)
-  optimizer = train.make_optimizer(1e-3, 1, config.optim)
+  optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
   ref = jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None
   step = jax.jit(
     functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp)
@@ -257,7 +257,7 @@ def test_remat_policy_gives_the_same_update_with_chunked_scoring_and_accumulatio
   remat_graphdef, _ = nnx.split(
     Policy(get_preset("tiny", vocab_size=17, remat=True), rngs=nnx.Rngs(0))
   )
-  optimizer = train.make_optimizer(1e-3, 1, config.optim)
+  optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
   step = jax.jit(
     functools.partial(
       rl_step.update_on_rollout, graphdef=remat_graphdef, optimizer=optimizer, hp=hp

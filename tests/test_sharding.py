@@ -6,9 +6,16 @@ import pytest
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jax_rlvr import metric_writer, sharding, train
+from jax_rlvr import metric_writer, sharding, train, train_state
 from jax_rlvr.models import Policy, get_preset
 from tests import test_rl_step, test_train
+
+
+def test_batch_devices_counts_the_data_and_fsdp_axes_of_a_mesh_or_a_resolved_shape():
+  assert sharding.batch_devices(sharding.make_mesh((2, 2, 2)).shape) == 4
+  assert sharding.batch_devices(sharding.make_mesh((-1, 1, 4)).shape) == 2
+  shape = dict(zip(sharding.MESH_AXES, sharding.resolve_mesh_shape((1, -1, 2), 8), strict=True))
+  assert sharding.batch_devices(shape) == 4
 
 
 def test_mesh_shape_resolution_and_errors():
@@ -62,7 +69,7 @@ def test_parameters_born_sharded_and_replication_check():
 def test_optimizer_state_born_sharded_like_parameters():
   mesh = sharding.make_mesh((1, 4, 2))
   params = _sharded_params(mesh)
-  optimizer = train.make_optimizer(1e-3, 1, test_train.smoke_config().optim)
+  optimizer = train_state.make_optimizer(1e-3, 1, test_train.smoke_config().optim)
   state = sharding.init_optimizer_state(optimizer, params, mesh)
   param_specs = [x.sharding.spec for x in jax.tree.leaves(params)]
   moments = [x for x in jax.tree.leaves(state) if x.ndim > 0]

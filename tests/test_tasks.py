@@ -1,19 +1,18 @@
-"""Task wiring: math and reasoning-gym tasks through components, their config fields, and an
+"""Task wiring: math and reasoning-gym tasks (jax_rlvr.tasks), their config fields, and an
 end-to-end smoke run of configs/countdown.py."""
 
 import dataclasses
 import json
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from configs import countdown as countdown_config
 from configs import default as default_config
-from jax_rlvr import components, config_validation, metric_writer, rewards, train
+from jax_rlvr import components, config_validation, metric_writer, tasks, train
 from jax_rlvr.data import reasoning_gym_tasks
+from jax_rlvr.rewards import math as math_rewards
 
 
 def _write_jsonl(path, rows):
@@ -33,14 +32,14 @@ def _math_config(tmp_path, **data):
   return config
 
 
-def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path, monkeypatch):
+def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path):
   raw = tmp_path / "raw"
   _write_jsonl(raw / "gsm8k" / "train.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
   _write_jsonl(raw / "gsm8k" / "test.jsonl", [{"question": "2+2?", "answer": "#### 4"}])
   _write_jsonl(raw / "math_500" / "test.jsonl", [{"problem": "3+3?", "answer": "6"}])
   config = _math_config(tmp_path, dataset="gsm8k", eval_dataset="math_500")
   config_validation.validate_config(config)
-  task = components.build_task(config)
+  task = tasks.build_task(config)
   sources = task.prepare(config, config.data.data_dir)
   assert sources["train"][0]["prompt"] == b"1+1?" and sources["test"][0]["answer"] == b"6"
   config.data.eval_dataset = "gsm8k:test"
@@ -49,14 +48,8 @@ def test_math_task_reads_local_files_and_grades_with_the_math_verifier(tmp_path,
   with pytest.raises(ValueError, match=r"math_500 has the splits \['test'\]"):
     task.prepare(config, config.data.data_dir)
 
-  # The verifier (jax_rlvr/rewards/math.py) is imported on first use; a stub stands in here.
-  calls = []
-  stub = types.ModuleType("jax_rlvr.rewards.math")
-  stub.grade = lambda responses, answers: calls.append((responses, answers)) or [1.0, 0.0]
-  monkeypatch.setitem(sys.modules, "jax_rlvr.rewards.math", stub)
-  monkeypatch.setattr(rewards, "math", stub, raising=False)
-  assert task.grade(["\\boxed{6}", "7"], ["6", "6"]) == [1.0, 0.0]
-  assert calls == [(["\\boxed{6}", "7"], ["6", "6"])]
+  # Graded by the math verifier, whose own tests are tests/rewards/.
+  assert task.grade is math_rewards.grade
 
 
 @pytest.mark.parametrize(
@@ -96,7 +89,7 @@ def test_countdown_configs_validate_and_fit_their_prompts(tmp_path):
 @pytest.mark.slow
 def test_countdown_smoke_trains_end_to_end(tmp_path, monkeypatch):
   config = countdown_config.get_config("smoke")
-  task = components.TASKS["rg_countdown"]
+  task = tasks.TASKS["rg_countdown"]
   graded = []
 
   def spy(responses, answers):
@@ -104,7 +97,7 @@ def test_countdown_smoke_trains_end_to_end(tmp_path, monkeypatch):
     graded.append((list(answers), rewards))
     return rewards
 
-  monkeypatch.setitem(components.TASKS, "rg_countdown", dataclasses.replace(task, grade=spy))
+  monkeypatch.setitem(tasks.TASKS, "rg_countdown", dataclasses.replace(task, grade=spy))
   workdir = str(tmp_path / "cd")
   summary = train.train_and_evaluate(config, workdir)
   assert summary["step"] == config.num_steps and not summary["stopped_early"]

@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -17,9 +18,11 @@ from jax_rlvr import (
   evaluate,
   metric_writer,
   plotting,
-  probe,
+  sharding,
   train,
+  train_state,
 )
+from jax_rlvr.jobs import entropy_probe
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REQUIRED_METRICS = (
@@ -189,7 +192,7 @@ def test_probe_in_training_and_on_a_checkpoint(smoke_run, tmp_path):
   assert os.path.getsize(os.path.join(workdir, "plots", "probe.png")) > 1000
 
   # What scripts/entropy_probe.py runs, in-process (the probe's compilation is reused).
-  records = probe.probe_checkpoint(
+  records = entropy_probe.probe_checkpoint(
     config, workdir, config.warmup.steps, settings=("run", "N=4,clip_free")
   )
   assert [r["variant"] for r in records] == [
@@ -233,6 +236,32 @@ def test_eval_script_uses_the_runs_config_and_writes_only_eval_jsonl(smoke_run):
   assert {f for f in _files(workdir) if f[0] != "eval.jsonl"} == files
   # Library logging stays quiet: no absl INFO lines (orbax logs every file it touches at INFO).
   assert not re.search(r"^I\d{4} ", out.stderr, re.M), out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_restore_params_reads_the_final_state_and_evaluate_repeats_the_final_eval(
+  smoke_run, tmp_path
+):
+  """restore_params writes nothing and returns the trainer's final parameters; evaluate() on them
+  (same eval key) reproduces the run's own final evaluation."""
+  workdir, config, _ = smoke_run
+  run = str(tmp_path / "run")
+  shutil.copytree(workdir, run)
+  files = _files(run)
+  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  step, _, params = train_state.restore_params(config, run, mesh)
+  assert _files(run) == files
+  ref_step, ref_leaves = final_params(run, config)
+  assert step == ref_step == config.warmup.steps + config.num_steps
+  for got, want in zip(jax.tree.leaves(jax.device_get(params)), ref_leaves, strict=True):
+    np.testing.assert_array_equal(got, want)
+  # The training loop's last evaluation (scripts/eval.py's records carry a "source").
+  final = [
+    r for r in metric_writer.read_jsonl(os.path.join(run, "eval.jsonl")) if "source" not in r
+  ][-1]
+  result = evaluate.evaluate(config, run)
+  assert final["step"] == step
+  assert {k: v for k, v in final.items() if k not in ("step", "rl_step")} == result
 
 
 @pytest.mark.slow

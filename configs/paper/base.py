@@ -54,24 +54,9 @@ def real_config(smoke: bool = False) -> ml_collections.ConfigDict:
 
 
 def full_config() -> ml_collections.ConfigDict:
-  try:
-    from configs import qwen25_math_7b
-  except ImportError:  # the main setup's own config is not in this checkout: a minimal stand-in
-    c = common.base_config()
-    c.hardware = ml_collections.ConfigDict(dict(name=FULL_HARDWARE, num_devices=32))
-    c.model.preset = "qwen2.5-math-7b"
-    c.model.dtype = "bfloat16"
-    c.model.remat = True
-    c.tokenizer.kind, c.tokenizer.path = "hf", "checkpoints/Qwen2.5-Math-7B"
-    c.model.hf_checkpoint = c.tokenizer.path
-    c.data.task, c.data.dataset, c.data.manual_dir = "math", "dapo_math_17k", "data/math"
-    c.data.template, c.data.max_prompt_len = "qwen_boxed", 1024
-    c.warmup.steps = 0
-    c.rollout.prompts_per_step, c.rollout.max_new_tokens = 16, 3072
-    c.optim.learning_rate = 1e-6
-    c.mesh.shape = (1, 8, 4)
-  else:
-    c = qwen25_math_7b.get_config(FULL_HARDWARE)
+  from configs import qwen25_math_7b
+
+  c = qwen25_math_7b.get_config(FULL_HARDWARE)
   c.eval.k = 64
   c.eval.pass_ks = (1, 8, 64)
   c.eval.temperature = 1.0

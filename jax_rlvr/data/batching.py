@@ -33,6 +33,6 @@ def encode_prompts(
 ) -> tuple[np.ndarray, np.ndarray]:
   """Left-padded prompt tokens and mask, [P, length] each: `template` applied to each prompt,
   BOS prepended when the tokenizer has one."""
-  add_bos = getattr(tokenizer, "bos_id", None) is not None
+  add_bos = tokenizer.bos_id is not None
   ids = [tokenizer.encode(apply_template(template, p), add_bos=add_bos) for p in prompts]
   return pad_tokens(ids, length, tokenizer.pad_id, left=True, what="prompt")

@@ -15,7 +15,8 @@ Each subset is a JSON index file `<subset_dir>/<name>.json`:
      "indices": [train record indices, sorted], "ids": [their "id" fields]}
 and `<subset_dir>/manifest.json` holds the cluster label of every train record and the cluster
 sizes. A run trains on one with `data.train_subset = "clustered_616"`; `select_subset` checks that
-the ids still match the train split, so a subset made for other data fails loudly.
+the ids still match the train split, so a subset made for other data fails loudly. The job that
+makes them for a run's config is jax_rlvr/jobs/diversity_subsets.py.
 
     embeddings_ND = embed_prompts(policy, tokenizer, prompts)
     labels_N = kmeans_labels(embeddings_ND, k=1000, seed=0)
@@ -47,7 +48,7 @@ def embed_prompts(policy, tokenizer, prompts: Sequence[str], *, batch_size: int 
   Every batch is padded to the same [batch_size, L] shape (L: the longest prompt, rounded up to a
   multiple of 64), so the forward pass compiles once.
   """
-  add_bos = getattr(tokenizer, "bos_id", None) is not None
+  add_bos = tokenizer.bos_id is not None
   ids = [tokenizer.encode(p, add_bos=add_bos) for p in prompts]
   length = -(-max(len(i) for i in ids) // 64) * 64
   graphdef, params = nnx.split(policy)
@@ -162,7 +163,8 @@ class SubsetSource(Sequence):
     return self.source[self.indices[i]]
 
 
-def _decoded(value: Any) -> str:
+def as_text(value: Any) -> str:
+  """A record field (str or UTF-8 bytes) as str."""
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
@@ -187,62 +189,10 @@ def select_subset(source, subset_dir: str, name: str) -> SubsetSource:
       f"{len(source)}; remake the subsets for this data."
     )
   for index, expected in zip(record["indices"], record["ids"], strict=True):
-    actual = _decoded(source[index]["id"])
+    actual = as_text(source[index]["id"])
     if actual != expected:
       raise ValueError(
         f"{path}: train record {index} has id {actual!r}, the subset expects {expected!r}; "
         "remake the subsets for this data."
       )
   return SubsetSource(source, record["indices"])
-
-
-def subsets_for_run(
-  config,
-  workdir: str,
-  *,
-  k: int,
-  sizes: Sequence[int],
-  seed: int = 0,
-  subset_dir: str | None = None,
-  from_checkpoint: bool = False,
-  batch_size: int = 32,
-) -> dict[str, int]:
-  """Embeds, clusters and writes the subsets of a config's train split; returns {name: size}.
-
-  The policy is the run's latest checkpoint in `workdir` when `from_checkpoint`, else what the
-  config names (model.hf_checkpoint, or a random model.preset). The whole train split is used,
-  whatever data.train_subset says. Files go to `subset_dir` (default: where data.train_subset
-  looks, components.subset_dir).
-  """
-  from jax_rlvr import components  # components selects subsets through this module
-
-  task = components.build_task(config)
-  tokenizer = components.build_tokenizer(config)
-  if from_checkpoint:
-    policy = _restore_policy(config, workdir)
-  else:
-    policy = components.build_policy(config, tokenizer)
-  train = components.build_sources(config, workdir, task, apply_subset=False)["train"]
-  records = [train[i] for i in range(len(train))]
-  prompts = [_decoded(r["prompt"]) for r in records]
-  ids = [_decoded(r["id"]) for r in records]
-  labels_N = kmeans_labels(
-    embed_prompts(policy, tokenizer, prompts, batch_size=batch_size), k=k, seed=seed
-  )
-  subsets = make_subsets(labels_N, sizes, seed=seed)
-  out_dir = subset_dir or components.subset_dir(config, workdir)
-  write_subsets(out_dir, subsets, ids, labels_N, k=k, seed=seed)
-  return {name: subset["size"] for name, subset in subsets.items()}
-
-
-def _restore_policy(config, workdir: str):
-  from jax_rlvr import train  # the trainer knows how to rebuild and restore a run's state
-
-  trainer = train.Trainer(config, workdir, read_only=True)  # the run's files stay as they are
-  try:
-    if trainer.checkpointer.latest_step() is None:
-      raise FileNotFoundError(f"No checkpoint in {workdir}; train first or drop from_checkpoint.")
-    state = trainer.restore_or_init()
-  finally:
-    trainer.checkpointer.close()
-  return nnx.merge(trainer.graphdef, state.params)

@@ -46,7 +46,7 @@ from jax_rlvr.data import builders
 from jax_rlvr.data.math_datasets import boxed_content
 
 TEST_SEED_OFFSET = 1_000_000_007
-# Datasets registered as tasks (components.TASKS "rg_<name>"); others may work but are untested.
+# Datasets registered as tasks (jax_rlvr.tasks.TASKS "rg_<name>"); others may work but are untested.
 DATASETS = ("countdown", "basic_arithmetic", "chain_sum", "gsm_symbolic")
 MAX_ANSWER_CHARS = 1000
 

@@ -4,6 +4,7 @@ from jax_rlvr.models.config import PRESETS, ModelConfig, get_preset
 from jax_rlvr.models.hf_checkpoint import load_hf_checkpoint, save_hf_checkpoint
 from jax_rlvr.models.hf_tokenizer import load_tokenizer
 from jax_rlvr.models.policy import KVCache, Policy, count_params, positions_from_mask
+from jax_rlvr.models.tokenizer import Tokenizer
 
 __all__ = [
   "PRESETS",
@@ -16,4 +17,5 @@ __all__ = [
   "load_tokenizer",
   "positions_from_mask",
   "save_hf_checkpoint",
+  "Tokenizer",
 ]

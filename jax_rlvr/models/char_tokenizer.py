@@ -1,8 +1,8 @@
 """A character-level tokenizer for small synthetic tasks.
 
-Ids: 0 = pad, 1 = bos, 2 = eos, then one id per alphabet character in alphabet order. The interface
-(`vocab_size`, `pad_id`, `bos_id`, `eos_id`, `encode`, `decode`) is the one the HF tokenizer wrapper
-shares, so the sampler and train loop accept either.
+Ids: 0 = pad, 1 = bos, 2 = eos, then one id per alphabet character in alphabet order. It implements
+`jax_rlvr.models.tokenizer.Tokenizer`, as the HF tokenizer wrapper does, so the sampler and train
+loop accept either.
 """
 
 from collections.abc import Iterable
@@ -34,6 +34,11 @@ class CharTokenizer:
     self._num_special = len(_SPECIAL_TOKENS)
     self._char_to_id = {c: i + self._num_special for i, c in enumerate(alphabet)}
     self.vocab_size = self._num_special + len(alphabet)
+
+  @property
+  def eos_ids(self) -> tuple[int, ...]:
+    """Generation ends at eos only."""
+    return (self.eos_id,)
 
   def encode(self, text: str, *, add_bos: bool = False, add_eos: bool = False) -> list[int]:
     """Returns the ids of `text` (len(text) [+ bos] [+ eos]); raises ValueError on unknown chars."""

@@ -1,4 +1,4 @@
-"""Hugging Face `tokenizer.json` tokenizers behind the CharTokenizer interface.
+"""Hugging Face `tokenizer.json` tokenizers behind the `Tokenizer` interface (models/tokenizer.py).
 
 `load_tokenizer(path)` reads `tokenizer.json` with the `tokenizers` library (no transformers) and
 finds the special tokens in, by priority: `tokenizer_config.json`, `special_tokens_map.json`,
@@ -48,7 +48,7 @@ def _token_content(value) -> str | None:
 
 
 class HFTokenizer:
-  """A `tokenizers.Tokenizer` with the CharTokenizer interface (see the module docstring)."""
+  """A `tokenizers.Tokenizer` as a `Tokenizer` (see the module docstring)."""
 
   def __init__(
     self,

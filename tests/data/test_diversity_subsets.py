@@ -9,8 +9,9 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import components
+from jax_rlvr import components, tasks
 from jax_rlvr.data import diversity_subsets as ds
+from jax_rlvr.jobs import diversity_subsets as subsets_job
 from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer
 
@@ -90,7 +91,9 @@ def _arithmetic_config(tmp_path, **data):
 
 def test_subsets_for_run_writes_files_that_build_data_selects(tmp_path):
   config = _arithmetic_config(tmp_path)
-  sizes = ds.subsets_for_run(config, str(tmp_path), k=4, sizes=(40,), seed=0, batch_size=16)
+  sizes = subsets_job.subsets_for_run(
+    config, str(tmp_path), k=4, sizes=(40,), seed=0, batch_size=16
+  )
   (name,) = [n for n in sizes if n.startswith("clustered_")]
   size = sizes[name]
   subset_dir = components.subset_dir(config, str(tmp_path))
@@ -107,7 +110,7 @@ def test_subsets_for_run_writes_files_that_build_data_selects(tmp_path):
   )
 
   config.data.train_subset = name
-  task = components.build_task(config)
+  task = tasks.build_task(config)
   train = components.build_sources(config, str(tmp_path), task)["train"]
   full = components.build_sources(config, str(tmp_path), task, apply_subset=False)["train"]
   assert len(train) == size

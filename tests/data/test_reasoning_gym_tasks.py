@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jax_rlvr import components
+from jax_rlvr import tasks
 from jax_rlvr.data import builders
 from jax_rlvr.data import reasoning_gym_tasks as rg
 
@@ -110,6 +110,6 @@ def test_grade_never_raises():
 
 def test_tasks_are_registered_with_the_ascii_tokenizer():
   for name in rg.DATASETS:
-    task = components.TASKS[f"rg_{name}"]
+    task = tasks.TASKS[f"rg_{name}"]
     assert task.grade is rg.grade and not task.has_demonstrations
     assert task.char_tokenizer().vocab_size == 99
