@@ -13,6 +13,7 @@ import pytest
 from configs import default as default_config
 from jax_rlvr import (
   checkpointing,
+  config_fields,
   config_validation,
   evaluate,
   metric_writer,
@@ -53,13 +54,7 @@ def smoke_config(**overrides):
   # The trainer's own forward pass, so that logp_mismatch checks the sampler against it.
   config.rl.old_logp = "recompute"
   config.num_steps = 4
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split(".")
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+  return config_fields.set_fields(config, overrides)
 
 
 def final_params(workdir, config):
