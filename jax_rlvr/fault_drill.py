@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from jax_rlvr import metric_writer
+from jax_rlvr import config_fields, metric_writer
 from jax_rlvr.rewards import grading_pool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,14 +45,7 @@ def drill_config():
   """The config the training drills run (configs/default.py:smoke with DRILL_OVERRIDES)."""
   from configs import default
 
-  config = default.get_config("smoke")
-  for field, value in DRILL_OVERRIDES.items():
-    node = config
-    *path, leaf = field.split(".")
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+  return config_fields.set_fields(default.get_config("smoke"), DRILL_OVERRIDES)
 
 
 # Compared between runs: every logged value of every step must be identical.

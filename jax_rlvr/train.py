@@ -452,8 +452,13 @@ def writer_path(workdir: str) -> str:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Runs (or resumes) the configured training in `workdir`; returns a short summary dict."""
-  return Trainer(config, workdir).run()
+  """Runs (or resumes) the configured training in `workdir`; returns a short summary dict, also
+  written to `workdir`/summary.json (a sweep skips a run whose summary says it finished)."""
+  summary = Trainer(config, workdir).run()
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump(summary, f, indent=2)
+  return summary
 
 
 def format_summary(summary: dict, workdir: str) -> str:

@@ -20,9 +20,7 @@ fwd + bwd + AdamW step vs the PyTorch step; --model defaults to random smollm2-1
 """
 
 import json
-import os
 import statistics
-import sys
 import time
 
 import jax
@@ -30,13 +28,11 @@ import jax.numpy as jnp
 from absl import app, flags
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from configs import common  # noqa: E402
-from jax_rlvr import benchmarks, config_validation, rl_step, train_state  # noqa: E402
-from jax_rlvr.models.config import get_preset  # noqa: E402
-from jax_rlvr.models.policy import Policy, count_params  # noqa: E402
-from jax_rlvr.sampling import SamplingConfig, generate  # noqa: E402
+from configs import common
+from jax_rlvr import benchmarks, config_validation, rl_step, train_state
+from jax_rlvr.models.config import get_preset
+from jax_rlvr.models.policy import Policy, count_params
+from jax_rlvr.sampling import SamplingConfig, generate
 
 _MODEL = flags.DEFINE_string(
   "model",

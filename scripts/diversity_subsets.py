@@ -9,13 +9,8 @@ manifest.json to --out_dir (default: where data.train_subset looks, <data_dir>/s
 Train on one with --config.data.train_subset=clustered_<n>. See jax_rlvr/jobs/diversity_subsets.py.
 """
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags, logging
+from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
   "config", None, "Experiment config file (configs/*.py[:arg]).", lock_config=True

@@ -9,14 +9,11 @@ model does not match the checkpoint is refused.
 """
 
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import ml_collections  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
 
 
 def _flag_value(name: str) -> str | None:

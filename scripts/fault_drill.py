@@ -14,13 +14,12 @@ import tempfile
 import time
 import traceback
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The drill's runs use 8 fake CPU devices; this process reads their checkpoints, so it needs the
 # same devices (set before jax is imported).
 os.environ["JAX_PLATFORMS"] = "cpu"
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
 DRILLS = ("kill", "sigterm", "disk_full", "grader")
 _OUTDIR = flags.DEFINE_string("outdir", None, "Where the drill's runs go (default: a temp dir).")

@@ -9,12 +9,9 @@ line: wall time, peak memory (parent and largest worker), outcome counts, misgra
 """
 
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags, logging
 
 _NUM = flags.DEFINE_integer("num", 10_000, "Answers to grade.")
 _HOSTILE = flags.DEFINE_float("hostile_fraction", 0.1, "Fraction of hostile answers.")

@@ -15,12 +15,9 @@ switched to its memory-minimising mode; see jax_rlvr/memory_plan.py for what the
 import json
 import math
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags
+from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "configs/*.py:arg", lock_config=True)
 flags.mark_flag_as_required("config")

@@ -11,13 +11,10 @@ default <workdir>/data), so the run starts without preparing; without it nothing
 """
 
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from absl import app, flags
 
-from absl import app, flags  # noqa: E402
-
-from jax_rlvr.data import math_datasets  # noqa: E402
+from jax_rlvr.data import math_datasets
 
 _DATASET = flags.DEFINE_enum(
   "dataset", None, sorted(math_datasets.BUILDERS), "The dataset to prepare."

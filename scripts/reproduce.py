@@ -10,7 +10,8 @@ invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final entro
 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
 --runs trains named runs of configs/paper/*.py (e.g. grpo,adv_nonneg_only) besides or instead of
 a figure's. --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy;
-not for diversity). Configs: configs/paper/*.py; library: jax_rlvr/reproduce.py.
+not for diversity). Configs: configs/paper/*.py (figure -> runs: configs/paper/figures.py);
+library: jax_rlvr/jobs/ (sweep.py trains, results.py draws, reproduce.py does both).
 
 Toy budget, measured on the quiet 2-core CPU with --jobs 2 (docs/results.md): --figure table (the
 largest single figure: warm-up + 21 runs of 72 GRPO steps) 20 min 55 s from an empty DIR; adding
@@ -19,12 +20,8 @@ runs 104-114 s each with two at a time. A figure reuses every run already comple
 """
 
 import ast
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags  # noqa: E402
+from absl import app, flags
 
 _FIGURE = flags.DEFINE_string("figure", None, "A figure name or 'all'.")
 _SCALE = flags.DEFINE_enum("scale", "toy", ["toy", "real", "full"], "Experiment scale.")
@@ -42,14 +39,15 @@ flags.mark_flags_as_required(["outdir"])
 
 def main(argv):
   del argv
-  from jax_rlvr import reproduce
+  from configs.paper import figures
+  from jax_rlvr.jobs import reproduce
 
   if not _FIGURE.value and not _RUNS.value:
     raise app.UsageError("Give --figure NAME|all, --runs NAME,... or both.")
   if _FIGURE.value == "all":
-    figures = list(reproduce.figures_of(_SCALE.value))
+    wanted = list(figures.figures_of(_SCALE.value))
   else:
-    figures = [_FIGURE.value] if _FIGURE.value else []
+    wanted = [_FIGURE.value] if _FIGURE.value else []
   overrides = {}
   for item in _SET.value:
     key, sep, text = item.partition("=")
@@ -60,7 +58,7 @@ def main(argv):
     except (ValueError, SyntaxError):
       overrides[key] = text  # a plain string, e.g. rl.method=clip_cov
   reproduce.reproduce(
-    figures,
+    wanted,
     _SCALE.value,
     _OUTDIR.value,
     runs=_RUNS.value,

@@ -6,14 +6,10 @@ Without --config the embedded default (configs/default.py) runs. Rerunning with 
 --workdir resumes from its latest checkpoint.
 """
 
-import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from absl import app, flags, logging
+from ml_collections import config_flags
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
 _CONFIG = config_flags.DEFINE_config_file(
@@ -42,8 +38,6 @@ def main(argv):
 
   if jax.process_index() == 0:
     print(train.format_summary(summary, _WORKDIR.value))
-    with open(os.path.join(_WORKDIR.value, "summary.json"), "w") as f:
-      json.dump(summary, f, indent=2)
 
 
 if __name__ == "__main__":

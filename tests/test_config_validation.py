@@ -9,20 +9,13 @@ import os
 import pytest
 
 from configs import default as default_config
-from jax_rlvr import components, config_validation, train
+from jax_rlvr import components, config_fields, config_validation, train
 from jax_rlvr.config_validation import ConfigError
 from jax_rlvr.data import math_datasets
 
 
 def _smoke(**fields):
-  config = default_config.get_config("smoke")
-  for field, value in fields.items():
-    node = config
-    *path, leaf = field.split(".")
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+  return config_fields.set_fields(default_config.get_config("smoke"), fields)
 
 
 def _error(config, **counts) -> str:

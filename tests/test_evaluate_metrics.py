@@ -20,12 +20,15 @@ def test_eval_record_has_research_metrics_in_range(tmp_path):
   assert result["distinct_1"] <= result["distinct_4"]
   assert 0.0 <= result["self_bleu"] <= 1.0
   assert 0.0 <= result["unique_answer_rate"] <= 1.0
-  for key in ("confidence", "ece", "brier", "answer_confidence", "answer_ece", "answer_brier"):
-    assert result[key] is None or 0.0 <= result[key] <= 1.0, key
-  assert 0.0 < result["confidence"] < 1.0
-  # An untrained policy is never right: ECE equals the mean confidence, Brier its mean square.
-  if result[f"avg@{config.eval.k}"] == 0.0:
-    assert math.isclose(result["ece"], result["confidence"], rel_tol=1e-6)
+  # An untrained policy is never right: ECE equals the mean confidence, and Brier, the mean square
+  # confidence, lies between the squared mean and the mean. So for the answer token's confidence.
+  assert result[f"avg@{config.eval.k}"] == 0.0
+  for prefix in ("", "answer_"):
+    confidence = result[prefix + "confidence"]
+    assert 0.0 < confidence < 1.0, prefix
+    assert math.isclose(result[prefix + "ece"], confidence, rel_tol=1e-6), prefix
+    assert confidence**2 <= result[prefix + "brier"] * (1 + 1e-6), prefix
+    assert result[prefix + "brier"] <= confidence * (1 + 1e-6), prefix
   counts = result["reliability_count"]
   assert len(counts) == config.eval.calibration_bins
   assert sum(counts) == config.eval.num_prompts * config.eval.k

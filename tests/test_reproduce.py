@@ -1,13 +1,16 @@
-"""Paper configs (configs/paper/) and the reproduction pipeline (jax_rlvr/reproduce.py)."""
+"""Paper configs (configs/paper/) and the reproduction pipeline (jax_rlvr/jobs/: the sweep runner,
+the figures and tables drawn from its workdirs)."""
 
 import csv
 import json
 import os
 
+import matplotlib.pyplot as plt
 import pytest
 
-from configs.paper import base
-from jax_rlvr import config_validation, reproduce
+from configs.paper import base, figures
+from jax_rlvr import config_validation
+from jax_rlvr.jobs import reproduce, results, sweep
 
 # The run names summary.json must use, besides the data-diversity ones.
 EXPECTED_RUNS = {
@@ -38,29 +41,29 @@ EXPECTED_RUNS = {
 
 @pytest.mark.parametrize("scale", ["toy", "full"])
 def test_every_paper_config_loads_and_validates(scale):
-  runs = reproduce.sweeps(scale)
+  runs = figures.sweeps(scale)
   assert EXPECTED_RUNS <= set(runs)
   diversity = {n for n in runs if n.startswith("diversity_")}
   assert {n.split("_")[1] for n in diversity} == {"clustered", "random"}
   assert EXPECTED_RUNS | diversity == set(runs)
   for name in runs:
-    config = reproduce.run_config(name, scale, smoke=False)
+    config = figures.run_config(name, scale, smoke=False)
     config_validation.validate_config(config, num_devices=base.num_devices(config))
     if scale == "full":
       assert config.model.preset == "qwen2.5-math-7b"
       assert config.data.task == "math" and config.data.dataset == "dapo_math_17k"
       assert (config.eval.k, config.eval.temperature, config.eval.top_p) == (64, 1.0, 1.0)
   # Overrides reach the config (spot checks of the paper's settings).
-  grpo = reproduce.run_config("grpo", scale, smoke=False)
+  grpo = figures.run_config("grpo", scale, smoke=False)
   assert (grpo.rl.eps_low, grpo.rl.eps_high, grpo.rl.mini_batches) == (0.2, 0.2, 1)
-  clip_higher = reproduce.run_config("clip_higher", scale, smoke=False).rl
+  clip_higher = figures.run_config("clip_higher", scale, smoke=False).rl
   # Clipping acts only off-policy: the clipping sweep runs at N = 4, like offpolicy_n4.
   assert (clip_higher.eps_high, clip_higher.mini_batches) == (0.28, 4)
-  assert reproduce.run_config("clip_free", scale, smoke=False).rl.clip is False
-  assert reproduce.run_config("offpolicy_n4", scale, smoke=False).rl.mini_batches == 4
-  assert reproduce.run_config("adv_nonneg_only", scale, smoke=False).rl.neg_weight == 0.0
-  assert reproduce.run_config("ent_bonus_-0.001", scale, smoke=False).rl.entropy_coef == -0.001
-  guided = reproduce.run_config("pos_adv_entropy_guided", scale, smoke=False).rl
+  assert figures.run_config("clip_free", scale, smoke=False).rl.clip is False
+  assert figures.run_config("offpolicy_n4", scale, smoke=False).rl.mini_batches == 4
+  assert figures.run_config("adv_nonneg_only", scale, smoke=False).rl.neg_weight == 0.0
+  assert figures.run_config("ent_bonus_-0.001", scale, smoke=False).rl.entropy_coef == -0.001
+  guided = figures.run_config("pos_adv_entropy_guided", scale, smoke=False).rl
   assert (guided.lambda_schedule, guided.entropy_target, guided.lambda_init) == (
     "entropy_guided",
     0.2,
@@ -69,12 +72,12 @@ def test_every_paper_config_loads_and_validates(scale):
 
 
 def test_scale_prefixed_overrides_and_unknown_runs():
-  assert reproduce.run_config("clip_cov", "toy", smoke=False).rl.cov_fraction == 2e-3
-  assert reproduce.run_config("clip_cov", "full", smoke=False).rl.cov_fraction == 2e-4
+  assert figures.run_config("clip_cov", "toy", smoke=False).rl.cov_fraction == 2e-3
+  assert figures.run_config("clip_cov", "full", smoke=False).rl.cov_fraction == 2e-4
   with pytest.raises(ValueError, match="Unknown run"):
     base.experiment_config(lambda scale: {"a": {}}, "toy,b")
   with pytest.raises(ValueError, match="Unknown figure"):
-    reproduce.figure_runs("nope", "toy")
+    figures.figure_runs("nope", "toy")
 
 
 @pytest.mark.slow
@@ -100,22 +103,38 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
     assert record["entropy"] > 0 and 0 <= record["accuracy"] <= 1
     assert 0 <= record["avg@k"] <= record["pass@k"] <= 1
   # The runs started from the shared warm-up: its steps are in each run's metrics.
-  rl_evals = reproduce.Reproduction(outdir, "toy", smoke=True).evals("grpo")
+  drawn = results.Results(outdir, "toy")
+  rl_evals = drawn.evals("grpo")
   assert rl_evals[0]["step"] == 4 and rl_evals[-1]["rl_step"] == 2
+  # The summary's entropy is the EMA-0.6 of the run's per-step entropy, its avg@k the last eval's.
+  grpo_entropy = [r["entropy"] for r in drawn.rl_records("grpo")]
+  assert len(grpo_entropy) == 2
+  assert summary["grpo"]["entropy"] == pytest.approx(0.6 * grpo_entropy[0] + 0.4 * grpo_entropy[1])
+  assert summary["grpo"]["avg@k"] == rl_evals[-1]["avg@4"] and summary["grpo"]["k"] == 4
+  assert summary["offpolicy_n1"] == summary["grpo"]
   with open(os.path.join(outdir, "results.md")) as f:
     table = f.read()
   assert "| grpo |" in table and "| clip_higher |" in table and "avg@4" in table
   with open(os.path.join(outdir, "results.csv")) as f:
     rows = list(csv.reader(f))
   assert rows[0][0] == "method" and {r[0] for r in rows[1:]} == {"grpo", "clip_higher"}
+  grpo_row = next(r for r in rows if r[0] == "grpo")
+  assert float(grpo_row[3]) == pytest.approx(summary["grpo"]["entropy"], abs=1e-4)
   # The other figures draw from whatever runs are present (no training: none are missing here).
-  rep = reproduce.Reproduction(outdir, "toy", smoke=True)
+  widths = {}
   for figure in ("clipping", "entropy_vs_diversity", "calibration", "methods"):
-    (path,) = rep.draw(figure)
-    assert path.endswith(f"{figure}.png") and os.path.getsize(path) > 0
-  assert rep.entropy_target("grpo") is None
+    assert drawn.draw(figure) == [os.path.join(outdir, f"{figure}.png")]
+    widths[figure] = plt.imread(os.path.join(outdir, f"{figure}.png")).shape[1]
+  # One panel per metric, and λ in the methods figure; calibration draws one reliability diagram
+  # per run present (grpo, clip_higher) and ECE against entropy.
+  assert widths["methods"] / widths["clipping"] == pytest.approx(21 / 17, abs=0.01)
+  assert widths["calibration"] / widths["clipping"] == pytest.approx(3 * 3.6 / 17, abs=0.01)
+  assert drawn.entropy_target("grpo") is None
   with open(os.path.join(outdir, "entropy_vs_diversity.json")) as f:
-    assert set(json.load(f)["self_bleu"]) == {"pearson", "spearman", "n"}
+    corr = json.load(f)
+  # The shared starting eval counts once, then the final eval of each of the two runs.
+  assert corr["distinct_1"]["n"] == 3
+  assert set(corr["self_bleu"]) == {"pearson", "spearman", "n"}
   mtime = os.path.getmtime(os.path.join(outdir, "runs", "grpo", "metrics.jsonl"))
 
   # The runs shared one persistent compilation cache.
@@ -136,11 +155,11 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
 
 
 def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_path):
-  rep = reproduce.Reproduction(str(tmp_path), "toy")
+  rep = sweep.Sweep(str(tmp_path), "toy")
   os.makedirs(rep.subset_dir())
   with open(os.path.join(rep.subset_dir(), "manifest.json"), "w") as f:
     json.dump({"cluster_sizes": [600, 300, 200] + [100] * 40}, f)
-  names = reproduce.figure_runs("diversity", "toy")
+  names = figures.figure_runs("diversity", "toy")
   subsets = rep.ensure_subsets(names, warmup_config=None)
   # 1000 -> 600 + 300 (the next cluster would exceed it); 4000 -> 1100 + 29 × 100.
   assert subsets == {
@@ -152,19 +171,19 @@ def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_
 
 
 def test_entropy_target_of_steered_runs(tmp_path):
-  rep = reproduce.Reproduction(str(tmp_path), "toy")
+  rep = results.Results(str(tmp_path), "toy")
   for name in ("pos_adv_entropy_guided", "ada_ent_reg_0.2", "clip_cov"):
     os.makedirs(rep.workdir(name))
     with open(os.path.join(rep.workdir(name), "config.json"), "w") as f:
-      f.write(reproduce.run_config(name, "toy", smoke=False).to_json_best_effort())
+      f.write(figures.run_config(name, "toy", smoke=False).to_json_best_effort())
   assert rep.entropy_target("pos_adv_entropy_guided") == 0.2
   assert rep.entropy_target("ada_ent_reg_0.2") == 0.2
   assert rep.entropy_target("clip_cov") is None
 
 
 def test_outdir_overrides_reach_every_run_and_keep_the_shared_warmup(tmp_path):
-  plain = reproduce.Reproduction(str(tmp_path / "a"), "toy")
-  fast = reproduce.Reproduction(str(tmp_path / "b"), "toy", overrides={"optim.learning_rate": 1e-3})
+  plain = sweep.Sweep(str(tmp_path / "a"), "toy")
+  fast = sweep.Sweep(str(tmp_path / "b"), "toy", overrides={"optim.learning_rate": 1e-3})
   config = fast.run_config("clip_higher")
   assert config.optim.learning_rate == 1e-3 and config.rl.eps_high == 0.28
   assert fast._common_overrides("clip_higher")["optim.learning_rate"] == "0.001"
@@ -173,25 +192,25 @@ def test_outdir_overrides_reach_every_run_and_keep_the_shared_warmup(tmp_path):
 
 
 def test_real_scale_runs_validate_with_the_packaged_model():
-  table = reproduce.figure_runs("table", "real")
+  table = figures.figure_runs("table", "real")
   assert {"grpo", "adv_nonneg_only", "adv_nonpos_only", "pos_adv_entropy_guided"} <= set(table)
   assert {"offpolicy_n4", "clip_higher"} <= set(table)  # Clip-Higher against GRPO at the same N
   for name in table:
     for smoke in (False, True):
-      config = reproduce.run_config(name, "real", smoke=smoke)
+      config = figures.run_config(name, "real", smoke=smoke)
       config_validation.validate_config(config, num_devices=1)
       assert config.model.hf_checkpoint == "packaged:smollm2-135m-instruct"
       assert config.warmup.steps == 0 and config.data.answer_format == "last_number"
-  n4, higher = (reproduce.run_config(n, "real", smoke=False).rl for n in table[3:5])
+  n4, higher = (figures.run_config(n, "real", smoke=False).rl for n in table[3:5])
   assert (n4.mini_batches, higher.mini_batches, higher.eps_high) == (4, 4, 0.28)
   with pytest.raises(ValueError, match="at scale 'real'"):
-    reproduce.figure_runs("diversity", "real")
+    figures.figure_runs("diversity", "real")
 
 
 def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monkeypatch):
   """Without a warm-up, one eval of the starting policy (runs/_initial) runs first; the runs
   that hold entropy where it began get δ = its entropy, and summary.json reports it."""
-  rep = reproduce.Reproduction(str(tmp_path), "real", jobs=1)
+  rep = sweep.Sweep(str(tmp_path), "real", jobs=1)
   trained = []
 
   def fake_train(name, module, arg, overrides):
@@ -200,7 +219,7 @@ def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monk
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
       f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 1.8661, "avg@4": 0.2}) + "\n")
-    config = reproduce.run_config(name if name != "_initial" else "grpo", "real", smoke=False)
+    config = figures.run_config(name if name != "_initial" else "grpo", "real", smoke=False)
     if "rl.entropy_target" in overrides:
       config.rl.entropy_target = float(overrides["rl.entropy_target"])
     with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -214,5 +233,6 @@ def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monk
   assert trained[0][1]["num_steps"] == 0
   assert trained[1][1]["rl.entropy_target"] == "1.8661"
   assert "rl.entropy_target" not in trained[2][1]
-  assert rep.run_summary("pos_adv_entropy_guided")["entropy_target"] == pytest.approx(1.8661)
-  assert "entropy_target" not in rep.run_summary("adv_nonneg_only")
+  drawn = results.Results(str(tmp_path), "real")
+  assert drawn.run_summary("pos_adv_entropy_guided")["entropy_target"] == pytest.approx(1.8661)
+  assert "entropy_target" not in drawn.run_summary("adv_nonneg_only")

@@ -102,19 +102,21 @@ def test_countdown_smoke_trains_end_to_end(tmp_path, monkeypatch):
   summary = train.train_and_evaluate(config, workdir)
   assert summary["step"] == config.num_steps and not summary["stopped_early"]
 
+  P, G = config.rollout.prompts_per_step, config.rollout.group_size
   records = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
   assert [r["step"] for r in records] == list(range(1, config.num_steps + 1))
   for record in records:
     assert record["phase"] == "rl"
     assert {"reward_mean", "accuracy", "entropy", "response_length", "pos_weight"} <= set(record)
-    assert 0 <= record["reward_mean"] <= 1 and record["entropy"] > 0
+    # Binary rewards: the mean reward is the fraction of the P·G responses graded correct.
+    assert record["reward_mean"] == pytest.approx(record["accuracy"])
+    assert record["accuracy"] * P * G == pytest.approx(round(record["accuracy"] * P * G))
   evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
   assert [e["step"] for e in evals] == [0, config.num_steps]
   for e in evals:
     assert {"avg@4", "pass@1", "pass@4", "entropy", "response_length"} <= set(e)
 
   # Rollouts (P·G per step) and evals (eval prompts × k) were graded on countdown entries, binary.
-  P, G = config.rollout.prompts_per_step, config.rollout.group_size
   assert len(graded) >= config.num_steps
   assert [len(r) for _, r in graded[: config.num_steps]].count(P * G) >= config.num_steps - 1
   rewards = np.concatenate([r for _, r in graded])

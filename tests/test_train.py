@@ -1,19 +1,25 @@
 """End-to-end tests of the train and eval loops on the smoke config."""
 
+import glob
 import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 
 import jax
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from tensorboardX.proto import event_pb2
 
 from configs import default as default_config
 from jax_rlvr import (
   checkpointing,
+  config_fields,
   config_validation,
   evaluate,
   metric_writer,
@@ -56,13 +62,7 @@ def smoke_config(**overrides):
   # The trainer's own forward pass, so that logp_mismatch checks the sampler against it.
   config.rl.old_logp = "recompute"
   config.num_steps = 4
-  for key, value in overrides.items():
-    node = config
-    *path, leaf = key.split(".")
-    for part in path:
-      node = node[part]
-    node[leaf] = value
-  return config
+  return config_fields.set_fields(config, overrides)
 
 
 def final_params(workdir, config):
@@ -89,10 +89,18 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
   assert [r["step"] for r in records] == list(range(1, total + 1))
   rl = [r for r in records if r["phase"] == "rl"]
   assert len(rl) == config.num_steps
+  rows = config.rollout.prompts_per_step * config.rollout.group_size
   for record in rl:
     missing = [k for k in REQUIRED_METRICS if k not in record]
     assert not missing, missing
-    assert 0 <= record["accuracy"] <= 1 and record["entropy"] > 0
+    # Binary rewards: the mean reward is the fraction of the P·G responses graded correct.
+    assert record["reward_mean"] == pytest.approx(record["accuracy"])
+    assert record["accuracy"] * rows == pytest.approx(round(record["accuracy"] * rows))
+    # At temperature 1 without top-k / top-p, the trainer's, the policy's and the sampled
+    # distribution's token entropies are one number.
+    assert config.rollout.temperature == 1.0 and config.rollout.top_k == 0
+    assert record["entropy_policy"] == pytest.approx(record["entropy"], rel=1e-5)
+    assert record["entropy_sampled"] == pytest.approx(record["entropy"], rel=1e-5)
     assert record["num_updates"] == 2
     # Sampler and trainer compute the same log-probs for the same parameters.
     assert record["logp_mismatch"] < 1e-4
@@ -105,9 +113,43 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
     assert e["pass@1"] == pytest.approx(e["avg@4"]) and e["pass@4"] >= e["pass@1"]
   with open(os.path.join(workdir, "config.json")) as f:
     assert json.load(f)["rollout"]["group_size"] == config.rollout.group_size
-  for name in ("reward_mean", "accuracy", "entropy", "pos_weight", "overview", "entropies"):
-    assert os.path.getsize(os.path.join(workdir, "plots", f"{name}.png")) > 1000
-  assert os.listdir(os.path.join(workdir, "tb"))
+  with open(os.path.join(workdir, "summary.json")) as f:
+    assert json.load(f) == summary
+  # The overview draws reward, accuracy, entropy and λ (C0) in their own panels, and eval avg@k
+  # (C1, over the training accuracy when both are 0) on accuracy's.
+  overview = plt.imread(os.path.join(workdir, "plots", "overview.png"))[..., :3]
+  panels = np.array_split(overview, 4, axis=1)
+  assert [_has_colour(panels[i], "C0") for i in (0, 2, 3)] == [True] * 3
+  assert [_has_colour(panel, "C1") for panel in panels] == [False, True, False, False]
+  # TensorBoard holds the same scalars as the JSON lines.
+  scalars = _tensorboard_scalars(os.path.join(workdir, "tb"))
+  for record in rl:
+    for key in ("reward_mean", "entropy", "pos_weight"):
+      assert scalars[("metrics/" + key, record["step"])] == pytest.approx(record[key], rel=1e-6)
+  assert scalars[("eval/entropy", total)] == pytest.approx(evals[-1]["entropy"], rel=1e-6)
+
+
+def _has_colour(image_HWC, colour: str, tol: float = 0.02) -> bool:
+  """Whether some pixel of an RGB float image is the matplotlib colour `colour`."""
+  rgb = np.array(matplotlib.colors.to_rgb(colour))
+  return bool((np.abs(image_HWC - rgb).max(-1) < tol).any())
+
+
+def _tensorboard_scalars(tb_dir: str) -> dict[tuple[str, int], float]:
+  """{(tag, step): value} of every scalar in the event files of `tb_dir` (TFRecord framing:
+  uint64 length, uint32 CRC, the Event proto, uint32 CRC)."""
+  out = {}
+  for path in glob.glob(os.path.join(tb_dir, "*")):
+    with open(path, "rb") as f:
+      data = f.read()
+    i = 0
+    while i < len(data):
+      (length,) = struct.unpack("<Q", data[i : i + 8])
+      event = event_pb2.Event.FromString(data[i + 12 : i + 12 + length])
+      i += 12 + length + 4
+      for value in event.summary.value:
+        out[(value.tag, event.step)] = value.simple_value
+  return out
 
 
 @pytest.mark.slow

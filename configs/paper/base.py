@@ -30,6 +30,7 @@ An override key may be prefixed with "toy/", "real/" or "full/" to apply at that
 import ml_collections
 
 from configs import common
+from jax_rlvr import config_fields
 
 SCALES = ("toy", "real", "full")
 FULL_HARDWARE = "v5p-64"
@@ -86,18 +87,14 @@ def parse(arg: str | None) -> tuple[str, bool, str | None]:
 
 
 def apply_overrides(c: ml_collections.ConfigDict, overrides: dict, scale: str):
+  """Sets the dotted fields of `overrides` that apply at `scale` (keys "<scale>/field" apply only
+  there)."""
+  fields = {}
   for key, value in overrides.items():
     only, _, field = key.rpartition("/")
-    if only and only != scale:
-      continue
-    *path, leaf = field.split(".")
-    node = c
-    for part in path:
-      node = node[part]
-    if leaf not in node:
-      raise KeyError(f"Override {key!r}: no field {field!r} in the config.")
-    node[leaf] = type(node[leaf])(value) if isinstance(node[leaf], tuple) else value
-  return c
+    if not only or only == scale:
+      fields[field] = value
+  return config_fields.set_fields(c, fields)
 
 
 def experiment_config(sweep_fn, arg: str | None) -> ml_collections.ConfigDict:
