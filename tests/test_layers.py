@@ -14,6 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOORS = (
   # Array, data, model and I/O libraries: nothing here knows of a run.
   (
+    "jax_rlvr.config_fields",
     "jax_rlvr.sharding",
     "jax_rlvr.distributed",
     "jax_rlvr.metric_writer",
@@ -37,7 +38,6 @@ FLOORS = (
     "jax_rlvr.fault_drill",
     "jax_rlvr.memory_plan",
     "jax_rlvr.benchmarks",
-    "jax_rlvr.reproduce",
   ),
 )
 
