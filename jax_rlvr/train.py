@@ -40,6 +40,7 @@ from jax_rlvr import (
 from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr.data import batching
 from jax_rlvr.models import scoring
+from jax_rlvr.rl import controllers as controllers_lib
 
 
 @struct.dataclass
@@ -50,7 +51,7 @@ class TrainState:
   params: nnx.State
   opt_state: optax.OptState
   key: jax.Array  # uint32 key data; step keys are fold_in(key, step)
-  controllers: rl_step_lib.Controllers
+  controllers: controllers_lib.Controllers
   ref_params: nnx.State | None = None
 
 
@@ -163,7 +164,7 @@ class Trainer:
         params=params,
         opt_state=sharding.init_optimizer_state(self.warmup_optimizer, params, self.mesh),
         key=jax.random.key_data(jax.random.key(config.seed)),
-        controllers=rl_step_lib.init_controllers(self.hp),
+        controllers=controllers_lib.init_controllers(self.hp),
         ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
       ),
       self.mesh,
@@ -206,7 +207,7 @@ class Trainer:
     = current. Controllers are re-made from this run's config (the warm-up never moves them), so a
     warm-up checkpoint can seed runs whose λ_0 or entropy coefficient differ."""
     return state.replace(
-      controllers=sharding.on_mesh(rl_step_lib.init_controllers(self.hp), self.mesh),
+      controllers=sharding.on_mesh(controllers_lib.init_controllers(self.hp), self.mesh),
       # Born like the warm-up optimiser state (same structure and shardings), so the jitted
       # steps see the same shardings on every call and compile once.
       opt_state=sharding.init_optimizer_state(self.rl_optimizer, state.params, self.mesh),
