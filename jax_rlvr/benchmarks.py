@@ -44,6 +44,7 @@ from jax_rlvr import rl_step, sampling, train_state
 from jax_rlvr.models import Policy, count_params, get_preset, load_hf_checkpoint, save_hf_checkpoint
 from jax_rlvr.models.config import PRESETS
 from jax_rlvr.models.gguf_import import resolve_model_path
+from jax_rlvr.rl import controllers as controllers_lib
 
 JAX = "jax_rlvr"
 TRANSFORMERS = "transformers"
@@ -280,20 +281,15 @@ def jax_grpo_update(
   rewards_B = jnp.asarray(np.arange(rows) % 2 == 0, jnp.float32)
   # train.py's RL optimiser (clipping + AdamW); warm-up 1 makes every call a full step.
   optimizer = train_state.make_optimizer(rl_config.optim.learning_rate, 1, rl_config.optim)
-  update = jax.jit(
-    functools.partial(
-      rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp, ref_params=None
-    ),
-    donate_argnums=(0, 1),
-  )
-  state = [params, optimizer.init(params), rl_step.init_controllers(hp)]
+  update = rl_step.jit_update(graphdef, optimizer, hp, donate=True)
+  state = [params, optimizer.init(params), controllers_lib.init_controllers(hp)]
   key = jax.random.key(2)
   start = time.perf_counter()
-  compiled = update.lower(*state, rollout=rollout, rewards_B=rewards_B, key=key).compile()
+  compiled = update.lower(*state, None, rollout, rewards_B, key).compile()
   compile_s = time.perf_counter() - start
 
   def run():
-    state[:] = compiled(*state, rollout=rollout, rewards_B=rewards_B, key=key)[:3]
+    state[:] = compiled(*state, None, rollout, rewards_B, key)[:3]
     jax.block_until_ready(state)
 
   run()

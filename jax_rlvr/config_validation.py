@@ -11,17 +11,7 @@ import ml_collections
 from jax_rlvr import sharding, tasks
 from jax_rlvr.data import math_datasets, templates
 from jax_rlvr.models import PRESETS, gguf_import
-from jax_rlvr.rl import advantages, entropy_control, kl, losses
-
-LAMBDA_SCHEDULES = (*entropy_control.LAMBDA_SCHEDULES, "entropy_guided", "pi")
-METHODS = (
-  "none",
-  "entropy_bonus",
-  "adaptive_entropy",
-  "kl_cov",
-  "entropy_adv",
-  *entropy_control.TOKEN_MASK_FNS,
-)
+from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
 
 
 class ConfigError(ValueError):
@@ -200,7 +190,7 @@ def validate_config(
       )
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
-  _one_of(c, "rl.lambda_schedule", LAMBDA_SCHEDULES)
+  _one_of(c, "rl.lambda_schedule", tuple(controllers.LAMBDA_SCHEDULES))
   _one_of(c, "rl.method", METHODS)
   _one_of(c, "rl.kl_estimator", tuple(kl.KL_ESTIMATORS))
   for field in ("eps_low", "eps_high"):

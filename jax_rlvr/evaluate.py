@@ -26,7 +26,6 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
@@ -45,14 +44,13 @@ from jax_rlvr.metrics import (
   response_confidences,
   summarize_correctness,
 )
+from jax_rlvr.models import scoring
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _next_token_entropy(graphdef, params, tokens_BT, mask_BT):
   """[B, T] float32 entropy of the policy's next-token distribution at every position."""
-  logits_BTV = nnx.merge(graphdef, params)(tokens_BT, mask_BT=mask_BT).astype(jnp.float32)
-  logp_BTV = jax.nn.log_softmax(logits_BTV, axis=-1)
-  return -jnp.sum(jnp.exp(logp_BTV) * logp_BTV, axis=-1)
+  return scoring.entropy_from_logits(nnx.merge(graphdef, params)(tokens_BT, mask_BT=mask_BT))
 
 
 def ood_prompts(config: ml_collections.ConfigDict) -> list[str]:

@@ -34,7 +34,6 @@ Shape letters: P prompts, G samples per prompt, B = P·G rows, L prompt tokens, 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import time
 
@@ -47,6 +46,7 @@ from flax import nnx
 from jax_rlvr import components, rl_step, sampling, sharding, train_state
 from jax_rlvr.models import Policy, count_params, get_preset
 from jax_rlvr.models.config import ModelConfig
+from jax_rlvr.rl import controllers as controllers_lib
 
 GIB = 1024**3
 PROGRAMS = ("rl_update", "generate")
@@ -188,16 +188,18 @@ def compile_rl_update(config: ml_collections.ConfigDict, mesh, num_layers: int |
     config.optim.learning_rate, config.optim.warmup_steps, config.optim
   )
   opt_state = _abstract_opt_state(optimizer, params, mesh)
-  controllers = _replicated_tree(jax.eval_shape(lambda: rl_step.init_controllers(hp)), mesh)
+  controllers = _replicated_tree(jax.eval_shape(lambda: controllers_lib.init_controllers(hp)), mesh)
   ref_params = params if config.rl.kl_coef > 0 else None
   rollout = abstract_rollout(config, mesh)
   B = config.rollout.prompts_per_step * config.rollout.group_size
   rewards_B = _sds((B,), jnp.float32, sharding.batch_sharding(mesh, 1))
   shardings_of = lambda tree: jax.tree.map(lambda x: x.sharding, tree)
-  update = jax.jit(
-    functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp),
+  update = rl_step.jit_update(
+    graphdef,
+    optimizer,
+    hp,
     out_shardings=(shardings_of(params), shardings_of(opt_state), shardings_of(controllers), None),
-    donate_argnums=(0, 1, 2),
+    donate=True,
   )
   args = (params, opt_state, controllers, ref_params, rollout, rewards_B, _abstract_key(mesh))
   return _timed_compile(mesh, update, *args)

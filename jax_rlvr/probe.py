@@ -27,7 +27,6 @@ Shape letters: B responses, P prompt tokens, N response tokens, V vocabulary, C 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import jax
@@ -66,7 +65,7 @@ def entropy_discriminator(logits_BNV, tokens_BN, temperature: float = 1.0):
   p_BNV = jnp.exp(logp_BNV)
   # Excluded (-inf) logits have π = 0 and contribute nothing; keep their 0·(-inf) out of the sums.
   safe_logp_BNV = jnp.where(p_BNV > 0, logp_BNV, 0.0)
-  entropy_BN = -jnp.sum(p_BNV * safe_logp_BNV, axis=-1)
+  entropy_BN = scoring.entropy_from_logp(logp_BNV)
   logp_y_BN = jnp.take_along_axis(safe_logp_BNV, tokens_BN[..., None], axis=-1)[..., 0]
   centred_BNV = safe_logp_BNV + entropy_BN[..., None]
   d_BN = jnp.exp(logp_y_BN) * (logp_y_BN + entropy_BN) - jnp.sum(
@@ -119,11 +118,11 @@ def variant_hp(hp: rl_step.RLHyperParams, sign: str, batch_size: int, **override
   = λ, default 1). Micro-batches fall back to 1 where they no longer split a mini-batch."""
   lam = overrides.pop("lam", 1.0)
   pos_weight, neg_weight = {"all": (lam, 1.0), "pos": (lam, 0.0), "neg": (0.0, 1.0)}[sign]
-  hp = dataclasses.replace(
-    hp, lambda_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
+  hp = hp.replace(
+    lambda_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
   )
   if (batch_size // hp.mini_batches) % hp.micro_batches:
-    hp = dataclasses.replace(hp, micro_batches=1)
+    hp = hp.replace(micro_batches=1)
   return hp
 
 
@@ -247,7 +246,7 @@ def run_probe(
           (hp.pos_weight, hp.neg_weight),
           graphdef=graphdef,
           optimizer=optimizer,
-          hp=dataclasses.replace(hp, pos_weight=1.0, neg_weight=1.0),
+          hp=hp.replace(pos_weight=1.0, neg_weight=1.0),
           num_chunks=num_chunks,
         )
       )

@@ -1,8 +1,10 @@
 """One GRPO iteration's device work: advantages, old log-probs, N gradient steps, controllers.
 
 Everything here runs inside one jit (`train.rl_update`). The config is reduced to a hashable
-`RLHyperParams` so that methods are chosen statically by name; λ and entropy coefficients that
-change every step are traced scalars held in `Controllers` (checkpointed with the train state).
+`RLHyperParams` so that methods are chosen statically by name, through the registries of
+`rl.entropy_terms`, `rl.token_masks` and `rl.controllers`; λ and entropy coefficients that change
+every step are traced scalars held in `rl.controllers.Controllers` (checkpointed with the train
+state).
 
 Shape letters: B = P·G responses, L prompt tokens, N new tokens, M responses per mini-batch,
 U micro-batches per mini-batch, R = M / U responses per micro-batch, C row chunks of a forward pass.
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,180 +40,66 @@ import optax
 from flax import nnx
 
 from jax_rlvr import sharding
+from jax_rlvr.metrics import entropy_stats
 from jax_rlvr.models import scoring
 from jax_rlvr.rl import advantages as advantages_lib
-from jax_rlvr.rl import entropy_control as ec
+from jax_rlvr.rl import controllers as controllers_lib
+from jax_rlvr.rl import entropy_terms, losses, token_masks
 from jax_rlvr.rl import kl as kl_lib
-from jax_rlvr.rl import losses
 
 
 @dataclasses.dataclass(frozen=True)
 class RLHyperParams:
-  """The static part of config.rl / config.rollout needed on device (see configs/common.py)."""
+  """The static part of a config needed on device: every field of config.rl (read as attributes,
+  `hp.eps_low`), and four of the rest. Hashable, so methods are chosen statically by name."""
 
   group_size: int
   temperature: float
   logprob_chunk_size: int | None
-  advantage: str
-  std_ddof: int
-  loss_agg: str
-  eps_low: float
-  eps_high: float
-  clip: bool
-  dual_clip_c: float | None
-  mini_batches: int
-  micro_batches: int
-  epochs: int
-  share_prompts: bool
-  old_logp: str
-  pos_weight: float
-  neg_weight: float
-  lambda_schedule: str
-  lambda_init: float
-  lambda_epochs: int
-  entropy_target: float
-  lambda_step: float
-  pi_kp: float
-  pi_ki: float
-  method: str
-  entropy_coef: float
-  entropy_coef_step: float
-  cov_fraction: float
-  cov_bounds: tuple[float, float]
-  kl_cov_beta: float
-  entropy_adv_alpha: float
-  entropy_adv_kappa: float
-  rand_pos_clip_fraction: float
-  top_entropy_fraction: float
-  kl_coef: float
-  kl_estimator: str
   total_rl_steps: int
+  rl: tuple[tuple[str, object], ...]  # sorted (field, value) pairs of config.rl
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> RLHyperParams:
-    rl = config.rl
+    hashable = lambda v: tuple(v) if isinstance(v, list | tuple) else v
     return cls(
       group_size=config.rollout.group_size,
       temperature=config.rollout.temperature,
       logprob_chunk_size=config.model.logprob_chunk_size or None,
-      advantage=rl.advantage,
-      std_ddof=rl.std_ddof,
-      loss_agg=rl.loss_agg,
-      eps_low=rl.eps_low,
-      eps_high=rl.eps_high,
-      clip=rl.clip,
-      dual_clip_c=rl.dual_clip_c or None,
-      mini_batches=rl.mini_batches,
-      micro_batches=rl.micro_batches,
-      epochs=rl.epochs,
-      share_prompts=rl.share_prompts,
-      old_logp=rl.old_logp,
-      pos_weight=rl.pos_weight,
-      neg_weight=rl.neg_weight,
-      lambda_schedule=rl.lambda_schedule,
-      lambda_init=rl.lambda_init,
-      lambda_epochs=rl.lambda_epochs,
-      entropy_target=rl.entropy_target,
-      lambda_step=rl.lambda_step,
-      pi_kp=rl.pi_kp,
-      pi_ki=rl.pi_ki,
-      method=rl.method,
-      entropy_coef=rl.entropy_coef,
-      entropy_coef_step=rl.entropy_coef_step,
-      cov_fraction=rl.cov_fraction,
-      cov_bounds=tuple(rl.cov_bounds),
-      kl_cov_beta=rl.kl_cov_beta,
-      entropy_adv_alpha=rl.entropy_adv_alpha,
-      entropy_adv_kappa=rl.entropy_adv_kappa,
-      rand_pos_clip_fraction=rl.rand_pos_clip_fraction,
-      top_entropy_fraction=rl.top_entropy_fraction,
-      kl_coef=rl.kl_coef,
-      kl_estimator=rl.kl_estimator,
       total_rl_steps=config.num_steps,
+      rl=tuple(sorted((k, hashable(v)) for k, v in config.rl.items())),
     )
 
+  def __getattr__(self, name):
+    # Reached only for names that are not dataclass fields: the fields of config.rl.
+    for key, value in self.__dict__.get("rl", ()):
+      if key == name:
+        return value
+    raise AttributeError(f"RLHyperParams has no field {name!r} (nor has config.rl)")
 
-class Controllers(NamedTuple):
-  """Per-step controller states; all are always present so the checkpoint layout is fixed."""
-
-  rl_step: jax.Array  # int32: GRPO iterations done (drives the stage / epoch schedules)
-  lam: ec.EntropyGuidedState  # entropy-guided λ
-  entropy_coef: ec.AdaptiveEntropyState  # adaptive entropy regularisation α
-  pic: ec.EntroPICState  # EntroPIC-style PI controller
-
-
-def init_controllers(hp: RLHyperParams) -> Controllers:
-  return Controllers(
-    rl_step=jnp.zeros((), jnp.int32),
-    lam=ec.init_entropy_guided(hp.lambda_init),
-    entropy_coef=ec.init_adaptive_entropy(hp.entropy_coef),
-    pic=ec.init_entropic(),
-  )
+  def replace(self, **overrides) -> RLHyperParams:
+    """A copy with fields (of config.rl or the four others) replaced."""
+    own = {k: overrides.pop(k) for k in list(overrides) if k in self.__dataclass_fields__}
+    unknown = set(overrides) - {k for k, _ in self.rl}
+    if unknown:
+      raise AttributeError(f"RLHyperParams has no fields {sorted(unknown)}")
+    rl = tuple((k, overrides.get(k, v)) for k, v in self.rl)
+    return dataclasses.replace(self, rl=rl, **own)
 
 
-def current_weights(c: Controllers, hp: RLHyperParams):
+def current_weights(c: controllers_lib.Controllers, hp: RLHyperParams):
   """(pos_weight λ, neg_weight, entropy-bonus α) to use at this step."""
-  neg = jnp.asarray(hp.neg_weight, jnp.float32)
-  if hp.lambda_schedule == "constant":
-    pos = jnp.asarray(hp.pos_weight, jnp.float32)
-  elif hp.lambda_schedule == "stage":
-    pos = ec.stage_lambda(c.rl_step, hp.total_rl_steps)
-  elif hp.lambda_schedule == "epoch":
-    pos = ec.epoch_lambda(c.rl_step, hp.total_rl_steps, num_epochs=hp.lambda_epochs)
-  elif hp.lambda_schedule == "entropy_guided":
-    pos, _ = ec.entropy_guided_weights(c.lam)
-  elif hp.lambda_schedule == "pi":
-    pos, neg = ec.entropic_weights(c.pic)
-  else:
-    raise ValueError(f"Unknown lambda_schedule {hp.lambda_schedule!r}.")
-  if hp.method == "entropy_bonus":
-    coef = jnp.asarray(hp.entropy_coef, jnp.float32)
-  elif hp.method == "adaptive_entropy":
-    coef = ec.adaptive_entropy_coef(c.entropy_coef)
-  else:
-    coef = jnp.zeros((), jnp.float32)
+  pos, neg = controllers_lib.LAMBDA_SCHEDULES[hp.lambda_schedule](c, hp)
+  coef_fn = controllers_lib.ENTROPY_COEFS.get(hp.method)
+  coef = jnp.zeros((), jnp.float32) if coef_fn is None else coef_fn(c, hp)
   return pos, neg, coef
 
 
-def update_controllers(c: Controllers, entropy, hp: RLHyperParams) -> Controllers:
-  """Advances every controller with the step's mean token entropy H (only the active ones
-  matter; the others are updated too, which keeps this function free of branches)."""
-  return Controllers(
-    rl_step=c.rl_step + 1,
-    lam=ec.update_entropy_guided(c.lam, entropy, target=hp.entropy_target, delta=hp.lambda_step),
-    entropy_coef=ec.update_adaptive_entropy(
-      c.entropy_coef, entropy, target=hp.entropy_target, step=hp.entropy_coef_step
-    ),
-    pic=ec.update_entropic(c.pic, entropy, target=hp.entropy_target, kp=hp.pi_kp, ki=hp.pi_ki),
-  )
-
-
-# Methods whose tokens are selected by ranking or drawing over a batch (see the module docstring).
-SELECTING_METHODS = ("clip_cov", "kl_cov", "rand_pos_clip", "top_entropy")
-
-
-def select_tokens(hp: RLHyperParams, key, batch: ec.TokenBatch):
-  """The masking method's selection on the batch passed in, [B, T] float32 (None for the methods
-  that select nothing): token weights for Clip-Cov, Rand-Pos-Clip and top-entropy, KL-Cov's
-  penalised tokens for KL-Cov."""
-  if hp.method == "kl_cov":
-    return ec.kl_cov_mask(batch.logp_BT, batch.adv_BT, batch.mask_BT, kl_ratio=hp.cov_fraction)
-  if hp.method == "clip_cov":
-    lo, hi = hp.cov_bounds
-    return ec.TOKEN_MASK_FNS["clip_cov"](
-      key,
-      batch,
-      clip_ratio=hp.cov_fraction,
-      cov_lb=lo,
-      cov_ub=hi,
-      eps_low=hp.eps_low,
-      eps_high=hp.eps_high,
-    )
-  if hp.method == "rand_pos_clip":
-    return ec.TOKEN_MASK_FNS["rand_pos_clip"](key, batch, fraction=hp.rand_pos_clip_fraction)
-  if hp.method == "top_entropy":
-    return ec.TOKEN_MASK_FNS["top_entropy"](key, batch, top_frac=hp.top_entropy_fraction)
-  return None
+def select_tokens(hp: RLHyperParams, key, batch: token_masks.TokenBatch):
+  """The token-selecting method's selection on the batch passed in, [B, T] float32 (None for the
+  methods that select nothing): token weights, or the tokens its penalty acts on."""
+  method = token_masks.TOKEN_METHODS.get(hp.method)
+  return None if method is None else method.select(key, batch, hp)
 
 
 def score(params, batch, *, graphdef, hp: RLHyperParams, group_size: int = 1):
@@ -260,15 +147,15 @@ def score_in_chunks(params, batch, num_chunks: int, *, graphdef, hp: RLHyperPara
 
 def _minibatch_selection(params, mini, key, *, graphdef, hp: RLHyperParams):
   """`select_tokens` on a whole mini-batch (a dict of [M, ...] arrays), scored under `params` in
-  U chunks of a micro-batch's rows, without gradient. Rand-Pos-Clip reads only the advantages and
-  needs no forward pass."""
-  if hp.method == "rand_pos_clip":
+  U chunks of a micro-batch's rows, without gradient. A method that reads only the advantages
+  (Rand-Pos-Clip) needs no forward pass."""
+  if not token_masks.TOKEN_METHODS[hp.method].reads_policy:
     logp_MN = entropy_MN = jnp.zeros(mini["response_mask"].shape, jnp.float32)
   else:
     logp_MN, entropy_MN = jax.lax.stop_gradient(
       score_in_chunks(params, mini, hp.micro_batches, graphdef=graphdef, hp=hp)
     )
-  token_batch = ec.TokenBatch(
+  token_batch = token_masks.TokenBatch(
     logp_BT=logp_MN,
     old_logp_BT=mini["old_logp"],
     adv_BT=mini["adv"],
@@ -291,11 +178,9 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
   mask_MN = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
   adv = mb["adv"]
-  if hp.method == "entropy_adv":
-    adv = ec.entropy_advantage(
-      adv, entropy_MN, alpha=hp.entropy_adv_alpha, kappa=hp.entropy_adv_kappa
-    )
-  token_batch = ec.TokenBatch(
+  if hp.method in entropy_terms.ADVANTAGE_SHAPERS:
+    adv = entropy_terms.ADVANTAGE_SHAPERS[hp.method](adv, entropy_MN, hp)
+  token_batch = token_masks.TokenBatch(
     logp_BT=jax.lax.stop_gradient(logp_MN),
     old_logp_BT=mb["old_logp"],
     adv_BT=adv,
@@ -303,7 +188,9 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
     mask_BT=mask_MN,
   )
   selected = mb["selected"] if "selected" in mb else select_tokens(hp, key, token_batch)
-  token_weights = None if hp.method == "kl_cov" else selected
+  token_method = token_masks.TOKEN_METHODS.get(hp.method)
+  penalty = None if token_method is None else token_method.penalty
+  token_weights = selected if penalty is None else None
   loss, metrics = losses.policy_loss(
     logp_MN,
     mb["old_logp"],
@@ -312,7 +199,7 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
     eps_low=hp.eps_low,
     eps_high=hp.eps_high,
     clip=hp.clip,
-    dual_clip_c=hp.dual_clip_c,
+    dual_clip_c=hp.dual_clip_c or None,
     pos_weight=pos_weight,
     neg_weight=neg_weight,
     token_weights_BT=token_weights,
@@ -320,24 +207,14 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
     normaliser=normaliser,
   )
   metrics = dict(metrics, pg_loss=loss)
-  if hp.method in ("entropy_bonus", "adaptive_entropy"):
-    bonus = ec.entropy_bonus_loss(
+  if hp.method in controllers_lib.ENTROPY_COEFS:
+    bonus = entropy_terms.entropy_bonus_loss(
       entropy_MN, mask_MN, entropy_coef, agg=hp.loss_agg, normaliser=normaliser
     )
     loss, metrics["entropy_bonus_loss"] = loss + bonus, bonus
-  if hp.method == "kl_cov":
-    kl_cov = ec.kl_cov_loss(
-      logp_MN,
-      mb["old_logp"],
-      adv,
-      mask_MN,
-      kl_ratio=hp.cov_fraction,
-      beta=hp.kl_cov_beta,
-      selected_BT=selected,
-      agg=hp.loss_agg,
-      normaliser=normaliser,
-    )
-    loss, metrics["kl_cov_loss"] = loss + kl_cov, kl_cov
+  if penalty is not None:
+    term = penalty(logp_MN, token_batch, selected, hp, hp.loss_agg, normaliser)
+    loss, metrics[f"{hp.method}_loss"] = loss + term, term
   if hp.kl_coef > 0:
     kl = kl_lib.kl_loss(
       logp_MN,
@@ -355,9 +232,11 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
   return loss, metrics
 
 
-# Metrics of minibatch_loss that are loss terms: normalised by the whole mini-batch, so the
-# micro-batches' values add up. The others are means or fractions over the micro-batch's tokens.
-_LOSS_METRICS = ("loss", "pg_loss", "entropy_bonus_loss", "kl_cov_loss", "ref_kl")
+# Metrics of minibatch_loss that are loss terms ("loss", "ref_kl" and every "<name>_loss"):
+# normalised by the whole mini-batch, so the micro-batches' values add up. The others are means or
+# fractions over the micro-batch's tokens.
+def _is_loss_metric(name: str) -> bool:
+  return name in ("loss", "ref_kl") or name.endswith("_loss")
 
 
 def combine_micro_metrics(metrics_U: dict, num_tokens_U: jax.Array) -> dict:
@@ -367,7 +246,7 @@ def combine_micro_metrics(metrics_U: dict, num_tokens_U: jax.Array) -> dict:
   has_tokens_U = num_tokens_U > 0
   out = {}
   for name, value_U in metrics_U.items():
-    if name in _LOSS_METRICS:
+    if _is_loss_metric(name):
       out[name] = jnp.sum(value_U)
     elif name == "ratio_max":
       out[name] = jnp.max(jnp.where(has_tokens_U, value_U, 0.0))
@@ -472,7 +351,7 @@ def update_on_rollout(
     rows_M, step_key = xs
     mini = jax.tree.map(lambda x: x[rows_M], batch)
     normaliser = losses.agg_normaliser(mini["response_mask"], hp.loss_agg)
-    if U > 1 and hp.method in SELECTING_METHODS:
+    if U > 1 and hp.method in token_masks.TOKEN_METHODS:
       mini["selected"] = _minibatch_selection(params, mini, step_key, graphdef=graphdef, hp=hp)
 
     def micro_step(grads, rows_R):
@@ -503,7 +382,7 @@ def update_on_rollout(
   metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
 
   entropy = _masked_mean(entropy_BN, mask_BN)
-  adv_BN = jnp.broadcast_to(adv_B[:, None], mask_BN.shape)
+  by_sign = entropy_stats.entropy_by_advantage_sign(entropy_BN, mask_BN, adv_B, empty=0.0)
   pos_weight, neg_weight, entropy_coef = weights
   metrics.update(
     reward_mean=jnp.mean(rewards_B),
@@ -511,8 +390,8 @@ def update_on_rollout(
     entropy=entropy,
     entropy_policy=_masked_mean(rollout.entropy_BN, mask_BN),
     entropy_sampled=_masked_mean(rollout.sample_entropy_BN, mask_BN),
-    entropy_pos_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN > 0)),
-    entropy_neg_adv=_masked_mean(entropy_BN, mask_BN * (adv_BN < 0)),
+    entropy_pos_adv=by_sign["pos"],
+    entropy_neg_adv=by_sign["neg"],
     pos_weight=pos_weight,
     neg_weight=neg_weight,
     entropy_coef=entropy_coef,
@@ -527,5 +406,20 @@ def update_on_rollout(
     gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - old_logp_BN), 0.0)
     metrics["logp_mismatch"] = _masked_mean(gap_BN, mask_BN)
     metrics["logp_mismatch_max"] = jnp.max(gap_BN)
-  controllers = update_controllers(controllers, entropy, hp)
+  controllers = controllers_lib.update_controllers(controllers, entropy, hp)
   return params, opt_state, controllers, metrics
+
+
+def jit_update(graphdef, optimizer, hp: RLHyperParams, *, out_shardings=None, donate=False):
+  """`update_on_rollout` jitted with its static arguments bound: the one way to compile the update
+  outside the train loop (memory plans, benchmarks, tests).
+
+  The result is called as (params, opt_state, controllers, ref_params, rollout, rewards_B, key)
+  -> (params, opt_state, controllers, metrics). donate: params, opt_state and controllers are
+  donated (their buffers are reused for the outputs), as the train loop donates its state.
+  """
+  return jax.jit(
+    functools.partial(update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp),
+    out_shardings=out_shardings,
+    donate_argnums=(0, 1, 2) if donate else (),
+  )

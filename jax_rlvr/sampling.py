@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
+from jax_rlvr.models import scoring
 from jax_rlvr.models.policy import KVCache, Policy, positions_from_mask
 
 
@@ -130,7 +131,7 @@ def _choose_tokens(logits_BV, key, config: SamplingConfig):
   position."""
   logits_BV = logits_BV.astype(jnp.float32)
   logp_BV = jax.nn.log_softmax(logits_BV, axis=-1)
-  entropy_B = -jnp.sum(jnp.exp(logp_BV) * logp_BV, axis=-1)
+  entropy_B = scoring.entropy_from_logp(logp_BV)
   if config.greedy:
     tokens_B = jnp.argmax(logits_BV, axis=-1).astype(jnp.int32)
     sample_logp_B = jnp.zeros(tokens_B.shape, jnp.float32)
@@ -143,8 +144,7 @@ def _choose_tokens(logits_BV, key, config: SamplingConfig):
     if ids_BC is None and config.temperature == 1.0:
       sample_entropy_B = entropy_B  # the plain policy: no second pass over the vocabulary
     else:
-      p_BC = jnp.exp(cand_logp_BC)
-      sample_entropy_B = -jnp.sum(jnp.where(p_BC > 0, p_BC * cand_logp_BC, 0.0), axis=-1)
+      sample_entropy_B = scoring.entropy_from_logp(cand_logp_BC)
     tokens_B = choice_B if ids_BC is None else _take(ids_BC, choice_B)
     tokens_B = tokens_B.astype(jnp.int32)
   return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B, sample_entropy_B

@@ -42,6 +42,7 @@ from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr import train_state as train_state_lib
 from jax_rlvr.data import batching
 from jax_rlvr.models import scoring
+from jax_rlvr.rl import controllers as controllers_lib
 from jax_rlvr.train_state import TrainState
 
 
@@ -161,7 +162,7 @@ class Trainer:
     = current. Controllers are re-made from this run's config (the warm-up never moves them), so a
     warm-up checkpoint can seed runs whose λ_0 or entropy coefficient differ."""
     return state.replace(
-      controllers=sharding.on_mesh(rl_step_lib.init_controllers(self.hp), self.mesh),
+      controllers=sharding.on_mesh(controllers_lib.init_controllers(self.hp), self.mesh),
       # Born like the warm-up optimiser state (same structure and shardings), so the jitted
       # steps see the same shardings on every call and compile once.
       opt_state=sharding.init_optimizer_state(self.rl_optimizer, state.params, self.mesh),

@@ -17,6 +17,7 @@ from jax.sharding import Mesh
 
 from jax_rlvr import checkpointing, components, sharding
 from jax_rlvr import rl_step as rl_step_lib
+from jax_rlvr.rl import controllers as controllers_lib
 
 
 @struct.dataclass
@@ -27,7 +28,7 @@ class TrainState:
   params: nnx.State
   opt_state: optax.OptState
   key: jax.Array  # uint32 key data; step keys are fold_in(key, step)
-  controllers: rl_step_lib.Controllers
+  controllers: controllers_lib.Controllers
   ref_params: nnx.State | None = None
 
 
@@ -68,7 +69,7 @@ def init_state(
       params=params,
       opt_state=sharding.init_optimizer_state(optimizer, params, mesh),
       key=jax.random.key_data(jax.random.key(config.seed)),
-      controllers=rl_step_lib.init_controllers(hp),
+      controllers=controllers_lib.init_controllers(hp),
       ref_params=jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None,
     ),
     mesh,

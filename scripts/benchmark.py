@@ -32,6 +32,7 @@ from configs import common
 from jax_rlvr import benchmarks, config_validation, rl_step, train_state
 from jax_rlvr.models.config import get_preset
 from jax_rlvr.models.policy import Policy, count_params
+from jax_rlvr.rl import controllers as controllers_lib
 from jax_rlvr.sampling import SamplingConfig, generate
 
 _MODEL = flags.DEFINE_string(
@@ -123,12 +124,9 @@ def bench_update() -> dict:
   rollout = generate(graphdef, params, prompts, jnp.ones_like(prompts), sample_key, sampling_config)
   rewards = jax.random.bernoulli(reward_key, 0.5, (_BATCH.value,)).astype(jnp.float32)
   optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
-  update = jax.jit(
-    lambda p, o, c, key: rl_step.update_on_rollout(
-      p, o, c, None, rollout, rewards, key, graphdef=graphdef, optimizer=optimizer, hp=hp
-    )
-  )
-  args = (params, optimizer.init(params), rl_step.init_controllers(hp), jax.random.key(1))
+  update = rl_step.jit_update(graphdef, optimizer, hp)
+  controllers = controllers_lib.init_controllers(hp)
+  args = (params, optimizer.init(params), controllers, None, rollout, rewards, jax.random.key(1))
   start = time.perf_counter()
   update = update.lower(*args).compile()
   compile_s = time.perf_counter() - start

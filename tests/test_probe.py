@@ -10,8 +10,8 @@ from flax import nnx
 
 from configs import default as default_config
 from jax_rlvr import probe, rl_step, sampling, train_state
-from jax_rlvr.models import Policy, get_preset
-from jax_rlvr.rl import entropy_control
+from jax_rlvr.models import Policy, get_preset, scoring
+from jax_rlvr.rl import controllers
 
 LOGITS = np.array([2.0, 0.5, 0.0, -0.3, -1.0, 0.2], np.float32)
 
@@ -30,16 +30,12 @@ def test_discriminator_predicts_the_entropy_change_of_a_small_logit_step(y, adv)
   token 0 (a positive step lowers the entropy) and d < 0 for the unlikely token 3."""
   entropy, d = probe.entropy_discriminator(LOGITS[None, None], jnp.array([[y]]))
   assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(LOGITS, y), rel=1e-5)
-  assert float(entropy[0, 0]) == pytest.approx(
-    float(entropy_control.entropy_from_logits(LOGITS)), rel=1e-6
-  )
+  assert float(entropy[0, 0]) == pytest.approx(float(scoring.entropy_from_logits(LOGITS)), rel=1e-6)
   assert (float(d[0, 0]) > 0) == (y == 0)
   eta = 1e-3
   pi = np.asarray(jax.nn.softmax(LOGITS), np.float64)
   step = eta * adv * (np.eye(len(LOGITS))[y] - pi)
-  measured = float(entropy_control.entropy_from_logits(jnp.asarray(LOGITS + step))) - float(
-    entropy[0, 0]
-  )
+  measured = float(scoring.entropy_from_logits(jnp.asarray(LOGITS + step))) - float(entropy[0, 0])
   assert measured == pytest.approx(-eta * adv * float(d[0, 0]), rel=2e-2)
 
 
@@ -85,7 +81,7 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
   records = probe.run_probe(
     params,
     optimizer.init(params),
-    rl_step.init_controllers(hp),
+    controllers.init_controllers(hp),
     rollout,
     rewards,
     jax.random.key(3),

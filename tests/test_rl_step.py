@@ -11,6 +11,8 @@ from flax import nnx
 from configs import default as default_config
 from jax_rlvr import config_validation, rl_step, sampling, sharding, train_state
 from jax_rlvr.models import Policy, get_preset
+from jax_rlvr.rl import advantages as advantages_lib
+from jax_rlvr.rl import controllers as controllers_lib
 
 P, G, L, N = 4, 4, 6, 8
 
@@ -45,10 +47,8 @@ def _run(rollout_fn=None, mesh_shape=None, **rl_overrides):
   hp = rl_step.RLHyperParams.from_config(config)
   optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
   ref = jax.tree.map(jnp.copy, params) if config.rl.kl_coef > 0 else None
-  step = jax.jit(
-    functools.partial(rl_step.update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp)
-  )
-  controllers = rl_step.init_controllers(hp)
+  step = rl_step.jit_update(graphdef, optimizer, hp)
+  controllers = controllers_lib.init_controllers(hp)
   if mesh_shape is None:
     new_params, _, controllers, metrics = step(
       params, optimizer.init(params), controllers, ref, out, rewards, jax.random.key(3)
@@ -82,13 +82,9 @@ def _run(rollout_fn=None, mesh_shape=None, **rl_overrides):
     {"method": "clip_cov", "cov_fraction": 0.05, "cov_bounds": (-10.0, 10.0)},
     # N = 2: KL-Cov's penalty is 0 on the on-policy first step and acts on the second.
     {"method": "kl_cov", "cov_fraction": 0.05, "mini_batches": 2},
-    {"method": "entropy_adv"},
     {"method": "rand_pos_clip", "rand_pos_clip_fraction": 0.5},
     {"method": "top_entropy"},
     {"kl_coef": 0.1, "kl_estimator": "k3+"},
-    {"advantage": "rloo", "loss_agg": "seq-mean-token-mean"},
-    {"advantage": "dr_grpo", "loss_agg": "seq-mean-token-sum-norm", "clip": False},
-    {"dual_clip_c": 3.0, "eps_high": 0.28},
   ],
   ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "grpo",
 )
@@ -113,6 +109,61 @@ def test_every_method_trains_by_name(overrides):
     assert metrics["entropy_bonus_loss"] < 0
   if "kl_coef" in overrides:
     assert metrics["ref_kl"] == pytest.approx(0.0, abs=1e-6)  # first step: policy == reference
+
+
+def _mask_and_adv(advantage_fn, **kwargs):
+  """The `_rollout` batch's float64 response mask [B, N] and advantages [B] of an estimator."""
+  _, _, out, rewards = _rollout()
+  adv_B = np.asarray(advantage_fn(rewards, G, **kwargs), np.float64)
+  return np.asarray(out.response_mask_BN, np.float64), adv_B, out
+
+
+# On the first, on-policy step the ratio is 1 (up to the sampler's rounding), so the policy loss
+# is minus the aggregated advantages: each case checks its estimator and aggregation by value.
+
+
+def test_entropy_adv_shapes_the_advantages_by_token_entropy():
+  mask, adv_B, out = _mask_and_adv(advantages_lib.grpo_advantages, ddof=1)
+  adv_BN = adv_B[:, None] + np.minimum(0.4 * np.asarray(out.entropy_BN), np.abs(adv_B)[:, None] / 2)
+  _, _, _, metrics = _run(method="entropy_adv")
+  assert metrics["pg_loss"] == pytest.approx(-np.sum(mask * adv_BN) / mask.sum(), rel=1e-4)
+  _, _, _, grpo = _run()
+  assert grpo["pg_loss"] == pytest.approx(-np.sum(mask * adv_B[:, None]) / mask.sum(), abs=1e-5)
+  assert metrics["pg_loss"] < grpo["pg_loss"]  # the bonus is never negative
+
+
+def test_rloo_with_sequence_mean_gives_leave_one_out_advantages():
+  _, _, _, metrics = _run(advantage="rloo", loss_agg="seq-mean-token-mean")
+  # Rewards (1, 0, 0, 1): Â = R - mean of the other three = ±2/3.
+  assert metrics["adv_abs_mean"] == pytest.approx(2 / 3, rel=1e-6)
+  # Every response weighs once: the mean of centred advantages is 0 whatever the lengths.
+  assert metrics["pg_loss"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_dr_grpo_without_clip_uses_the_constant_normaliser():
+  mask, adv_B, _ = _mask_and_adv(advantages_lib.dr_grpo_advantages)
+  _, _, _, metrics = _run(advantage="dr_grpo", loss_agg="seq-mean-token-sum-norm", clip=False)
+  assert metrics["adv_abs_mean"] == pytest.approx(0.5)  # R - mean(R), no std
+  assert metrics["pg_loss"] == pytest.approx(-np.sum(mask * adv_B[:, None]) / mask.size, rel=1e-4)
+  assert metrics["clip_frac_low"] == metrics["clip_frac_high"] == 0
+
+
+def test_dual_clip_caps_the_loss_of_negative_tokens_with_a_large_ratio():
+  """Old log-probs 2 below the policy's on the negative-advantage responses: r = e² > c = 3, so
+  dual clip replaces their loss r·|Â| by c·|Â|."""
+  mask, adv_B, _ = _mask_and_adv(advantages_lib.grpo_advantages, ddof=1)
+  neg_B = adv_B < 0
+
+  def stale(out):
+    return out.replace(policy_logp_BN=out.policy_logp_BN - 2.0 * neg_B[:, None])
+
+  _, _, _, plain = _run(rollout_fn=stale, eps_high=0.28)
+  _, _, _, dual = _run(rollout_fn=stale, eps_high=0.28, dual_clip_c=3.0)
+  neg_tokens = mask * neg_B[:, None]
+  assert dual["dual_clip_frac"] == pytest.approx(neg_tokens.sum() / mask.sum(), rel=1e-6)
+  assert plain["dual_clip_frac"] == 0
+  gap = (np.exp(2.0) - 3.0) * np.sum(neg_tokens * np.abs(adv_B)[:, None]) / mask.sum()
+  assert plain["pg_loss"] - dual["pg_loss"] == pytest.approx(gap, rel=1e-3)
 
 
 def test_zero_weights_on_both_signs_give_no_gradient():
@@ -258,15 +309,11 @@ def test_remat_policy_gives_the_same_update_with_chunked_scoring_and_accumulatio
     Policy(get_preset("tiny", vocab_size=17, remat=True), rngs=nnx.Rngs(0))
   )
   optimizer = train_state.make_optimizer(1e-3, 1, config.optim)
-  step = jax.jit(
-    functools.partial(
-      rl_step.update_on_rollout, graphdef=remat_graphdef, optimizer=optimizer, hp=hp
-    )
-  )
+  step = rl_step.jit_update(remat_graphdef, optimizer, hp)
   new_params, _, _, metrics = step(
     params,
     optimizer.init(params),
-    rl_step.init_controllers(hp),
+    controllers_lib.init_controllers(hp),
     None,
     out,
     rewards,

@@ -6,7 +6,7 @@ configs/paper/kl_cov.py:toy,<run> --workdir DIR. Scales, hardware and wall time:
 configs/paper/base.py; toy budget: scripts/reproduce.py.
 Expected (paper): entropy stays above GRPO's.
 The penalty needs π_θ to differ from π_old: on an on-policy step (N = 1, the paper's main setting
-and this sweep's) |log π - log π_old| is 0 up to rounding, which rl.entropy_control
+and this sweep's) |log π - log π_old| is 0 up to rounding, which rl.token_masks
 .KL_COV_TOLERANCE ignores, so at N = 1 KL-Cov trains exactly like GRPO. Give it N > 1
 (--config.rl.mini_batches=2) to see it act.
 """

@@ -7,6 +7,7 @@ mask is empty.
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -24,26 +25,28 @@ def mean_token_entropy(entropy_BT, mask_BT) -> float:
 
 
 def entropy_by_advantage_sign(
-  entropy_BT, mask_BT, advantages, *, zero_tol: float = 0.0
-) -> dict[str, float]:
-  """Mean token entropy of tokens with Â > 0, Â < 0 and Â = 0 (|Â| <= zero_tol).
+  entropy_BT, mask_BT, advantages, *, zero_tol: float = 0.0, empty: float = float("nan")
+) -> dict:
+  """Mean token entropy of tokens with Â > 0, Â < 0 and Â = 0 (|Â| <= zero_tol); jittable.
 
-  `advantages` is [B] (one Â per response, as in GRPO) or [B, T] (per token). Returns
-  {"pos", "neg", "zero"} means and {"pos_frac", "neg_frac", "zero_frac"}, the share of masked
-  tokens in each group.
+  `advantages` is [B] (one Â per response, as in GRPO) or [B, T] (per token). Returns float32
+  scalars: {"pos", "neg", "zero"} means (`empty` for a group without tokens; the train step logs
+  0 there) and {"pos_frac", "neg_frac", "zero_frac"}, the share of masked tokens in each group.
   """
-  entropy_BT = np.asarray(entropy_BT, np.float64)
-  mask_BT = np.asarray(mask_BT) > 0
-  adv = np.asarray(advantages, np.float64)
-  adv_BT = np.broadcast_to(adv[:, None] if adv.ndim == 1 else adv, entropy_BT.shape)
+  entropy_BT = jnp.asarray(entropy_BT, jnp.float32)
+  mask_BT = jnp.asarray(mask_BT) > 0
+  adv = jnp.asarray(advantages, jnp.float32)
+  adv_BT = jnp.broadcast_to(adv[:, None] if adv.ndim == 1 else adv, entropy_BT.shape)
   groups = {"pos": adv_BT > zero_tol, "neg": adv_BT < -zero_tol}
   groups["zero"] = ~(groups["pos"] | groups["neg"])
-  total = int(mask_BT.sum())
+  total = jnp.sum(mask_BT, dtype=jnp.float32)
   out = {}
   for name, in_group_BT in groups.items():
-    sel_BT = mask_BT & in_group_BT
-    out[name] = masked_mean(entropy_BT, sel_BT)
-    out[f"{name}_frac"] = float(sel_BT.sum() / total) if total else float("nan")
+    sel_BT = (mask_BT & in_group_BT).astype(jnp.float32)
+    count = jnp.sum(sel_BT)
+    mean = jnp.sum(entropy_BT * sel_BT) / jnp.maximum(count, 1.0)
+    out[name] = jnp.where(count > 0, mean, empty)
+    out[f"{name}_frac"] = jnp.where(total > 0, count / jnp.maximum(total, 1.0), jnp.nan)
   return out
 
 

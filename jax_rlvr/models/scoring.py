@@ -14,12 +14,29 @@ from flax import nnx
 from jax_rlvr.models.policy import KVCache, Policy, positions_from_mask
 
 
+def entropy_from_logp(logp_BNV: jax.Array) -> jax.Array:
+  """Token entropy H = -Σ_v π(v) log π(v) from normalised log-probs [..., V] -> [...], float32.
+
+  The package's one entropy formula (the sampler, scoring, evaluation and the entropy bonus use
+  it). 0·log 0 = 0, written so that neither the value nor the gradient of a -inf log-prob (a
+  token excluded by top-k / top-p, a masked vocabulary entry) is NaN.
+  """
+  logp_BNV = jnp.asarray(logp_BNV, jnp.float32)
+  p_BNV = jnp.exp(logp_BNV)
+  return -jnp.sum(p_BNV * jnp.where(p_BNV > 0, logp_BNV, 0.0), axis=-1)
+
+
+def entropy_from_logits(logits_BNV: jax.Array) -> jax.Array:
+  """Token entropy of softmax(logits) [..., V] -> [...], float32, differentiable; -inf logits are
+  allowed (``entropy_from_logp``)."""
+  return entropy_from_logp(jax.nn.log_softmax(jnp.asarray(logits_BNV, jnp.float32), axis=-1))
+
+
 def token_logprobs(logits_BNV: jax.Array, tokens_BN: jax.Array, temperature: float = 1.0):
   """Returns (logp_BN, entropy_BN) of `tokens_BN` under softmax(logits / temperature), float32."""
   logp_BNV = jax.nn.log_softmax(logits_BNV.astype(jnp.float32) / temperature, axis=-1)
   logp_BN = jnp.take_along_axis(logp_BNV, tokens_BN[..., None], axis=-1)[..., 0]
-  entropy_BN = -jnp.sum(jnp.exp(logp_BNV) * logp_BNV, axis=-1)
-  return logp_BN, entropy_BN
+  return logp_BN, entropy_from_logp(logp_BNV)
 
 
 def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):

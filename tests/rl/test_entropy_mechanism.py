@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_rlvr.rl import entropy_control, losses
+from jax_rlvr.models import scoring
+from jax_rlvr.rl import losses
 
 from . import numpy_reference as ref
 
@@ -89,7 +90,7 @@ def _entropy_after_step_jit(y_B, adv_B, pos_weight, neg_weight, lr=0.5):
       logp_B1, old_B1, adv_B, jnp.ones_like(logp_B1), pos_weight=pos_weight, neg_weight=neg_weight
     )[0]
 
-  return entropy_control.entropy_from_logits(LOGITS - lr * jax.grad(loss_fn)(LOGITS))
+  return scoring.entropy_from_logits(LOGITS - lr * jax.grad(loss_fn)(LOGITS))
 
 
 def _entropy_after_step(y_B, adv_B, pos_weight=1.0, neg_weight=1.0):
@@ -98,7 +99,7 @@ def _entropy_after_step(y_B, adv_B, pos_weight=1.0, neg_weight=1.0):
 
 
 def test_positive_advantage_on_likely_token_lowers_entropy_negative_raises():
-  h0 = float(entropy_control.entropy_from_logits(LOGITS))
+  h0 = float(scoring.entropy_from_logits(LOGITS))
   assert _entropy_after_step([LIKELY], jnp.array([1.0])) < h0 - 1e-3
   assert _entropy_after_step([LIKELY], jnp.array([-1.0])) > h0 + 1e-3
 
@@ -107,7 +108,7 @@ def test_sign_weights_select_the_entropy_direction():
   # The likely token sampled under both advantage signs: with equal weights the updates cancel.
   y = [LIKELY, LIKELY, LIKELY, LIKELY]
   adv = jnp.array([1.0, -1.0, 0.5, -0.5])
-  h0 = float(entropy_control.entropy_from_logits(LOGITS))
+  h0 = float(scoring.entropy_from_logits(LOGITS))
   assert abs(_entropy_after_step(y, adv) - h0) < 1e-5
   assert _entropy_after_step(y, adv, neg_weight=0.0) < h0 - 1e-3  # "Adv >= 0 only"
   assert _entropy_after_step(y, adv, pos_weight=0.0) > h0 + 1e-3  # "Adv <= 0 only"

@@ -4,8 +4,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from jax_rlvr.rl import entropy_control as ec
-from jax_rlvr.rl import losses
+from jax_rlvr.rl import losses, token_masks
 from tests.numerics import assert_f32_close
 
 from . import numpy_reference as ref
@@ -34,12 +33,12 @@ def _sharded(*arrays):
 @jax.jit
 def _selections(key, logp, old, adv, ent, mask):
   return {
-    "cov": ec.token_covariance(logp, adv, mask),
-    "clip_cov": ec.clip_cov_mask(key, logp, adv, mask, clip_ratio=0.05, old_logp_BT=old),
-    "kl_cov": ec.kl_cov_mask(logp, adv, mask, kl_ratio=0.05),
-    "kl_cov_loss": ec.kl_cov_loss(logp, old, adv, mask, kl_ratio=0.05),
-    "rand_pos_clip": ec.rand_pos_clip_mask(key, adv, mask, fraction=0.1),
-    "top_entropy": ec.top_entropy_mask(ent, mask),
+    "cov": token_masks.token_covariance(logp, adv, mask),
+    "clip_cov": token_masks.clip_cov_mask(key, logp, adv, mask, clip_ratio=0.05, old_logp_BT=old),
+    "kl_cov": token_masks.kl_cov_mask(logp, adv, mask, kl_ratio=0.05),
+    "kl_cov_loss": token_masks.kl_cov_loss(logp, old, adv, mask, kl_ratio=0.05),
+    "rand_pos_clip": token_masks.rand_pos_clip_mask(key, adv, mask, fraction=0.1),
+    "top_entropy": token_masks.top_entropy_mask(ent, mask),
     "policy_loss": losses.policy_loss(logp, old, adv, mask, pos_weight=0.5)[0],
   }
 
@@ -74,4 +73,6 @@ def test_per_shard_statistics_would_select_differently():
   per_shard_cov = np.concatenate(
     [ref.token_covariance(logp[i : i + 2], adv[i : i + 2], mask[i : i + 2]) for i in range(0, B, 2)]
   )
-  assert not np.allclose(per_shard_cov, np.asarray(ec.token_covariance(*_sharded(logp, adv, mask))))
+  assert not np.allclose(
+    per_shard_cov, np.asarray(token_masks.token_covariance(*_sharded(logp, adv, mask)))
+  )

@@ -1,0 +1,188 @@
+"""λ schedules and controllers against the NumPy reference, the registries, and their closed-loop
+behaviour."""
+
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_rlvr.models import scoring
+from jax_rlvr.rl import controllers as ctl
+from jax_rlvr.rl import entropy_terms, losses
+
+from . import numpy_reference as ref
+
+
+def test_adaptive_entropy_coefficient_matches_reference():
+  entropies = [0.1, 0.15, 0.3, 0.25, 0.35, 0.4, 0.1, 0.05, 0.5, 0.5]
+  state = ctl.init_adaptive_entropy()
+  got = []
+  for h in entropies:
+    state = ctl.update_adaptive_entropy(state, h, target=0.2, step=0.01)
+    got.append(float(ctl.adaptive_entropy_coef(state)))
+  want = ref.adaptive_entropy_coefs(entropies, 0.0, 0.2, 0.01)
+  np.testing.assert_allclose(got, want, atol=1e-7)
+  assert min(got) == 0.0 and max(got) > 0.0  # it rose, then was stopped at zero
+
+
+def test_stage_and_epoch_schedules_match_reference():
+  steps = np.arange(21)
+  stage = [float(ctl.stage_lambda(s, 21)) for s in steps]
+  np.testing.assert_allclose(stage, [ref.stage_lambda(s, 21) for s in steps], atol=1e-6)
+  assert stage[:11] == [0.0] * 11 and stage[-1] == 1.0
+  np.testing.assert_allclose(stage[15], 0.5, atol=1e-6)
+  epoch = [float(ctl.epoch_lambda(s, 40, num_epochs=4)) for s in range(40)]
+  np.testing.assert_allclose(epoch, [ref.epoch_lambda(s, 40, 4) for s in range(40)], atol=1e-6)
+  np.testing.assert_allclose(epoch[::10], [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-6)
+  with pytest.raises(ValueError, match="num_epochs"):
+    ctl.epoch_lambda(0, 40, num_epochs=3)
+
+
+def test_entropy_guided_lambda_matches_reference():
+  entropies = [0.5, 0.4, 0.3, 0.1, 0.15, 0.25, 0.3] + [0.5] * 20 + [0.1] * 3
+  state = ctl.init_entropy_guided()
+  lams = []
+  for h in entropies:
+    state = ctl.update_entropy_guided(state, h)
+    lams.append(float(ctl.entropy_guided_weights(state)[0]))
+  np.testing.assert_allclose(lams, ref.entropy_guided_lambdas(entropies, 0.0, 0.2, 0.05), atol=1e-6)
+  assert max(lams) == 1.0  # clipped at 1 during the long high-entropy stretch
+  assert float(ctl.entropy_guided_weights(state)[1]) == 1.0
+
+
+def test_entropic_controller_matches_reference():
+  entropies = [0.05, 0.1, 0.12, 0.3, 0.5, 0.6, 0.25, 0.2, 0.0, 0.0, 0.0]
+  state = ctl.init_entropic()
+  alphas = []
+  for h in entropies:
+    state = ctl.update_entropic(state, h, target=0.2, kp=2.0, ki=0.5, alpha_max=0.5)
+    alphas.append(float(state.alpha))
+    pos, neg = ctl.entropic_weights(state)
+    np.testing.assert_allclose([pos, neg], [1 - alphas[-1], 1 + alphas[-1]], atol=1e-7)
+  want = ref.entropic_alphas(entropies, 0.2, 2.0, 0.5, 0.5)
+  np.testing.assert_allclose(alphas, want, atol=1e-6)
+  assert min(alphas) == -0.5 and max(alphas) > 0  # saturates at -α_max, recovers
+
+
+def _hp():
+  return types.SimpleNamespace(
+    lambda_init=0.0,
+    entropy_coef=0.01,
+    entropy_target=0.2,
+    lambda_step=0.1,
+    entropy_coef_step=0.005,
+    pi_kp=1.0,
+    pi_ki=0.1,
+    pos_weight=0.3,
+    neg_weight=0.8,
+    total_rl_steps=21,
+    lambda_epochs=3,
+  )
+
+
+def test_controllers_are_born_and_advanced_from_the_config_fields():
+  hp = _hp()
+  c = ctl.init_controllers(hp)
+  assert (int(c.rl_step), float(c.lam.lam), float(c.entropy_coef.coef)) == pytest.approx(
+    (0, 0, 0.01)
+  )
+  low = ctl.update_controllers(c, 0.05, hp)  # entropy below δ = 0.2
+  assert int(low.rl_step) == 1
+  assert float(low.lam.lam) == 0.0  # λ - Δ, clipped at 0
+  assert float(low.entropy_coef.coef) == pytest.approx(0.015)  # α + step
+  assert float(low.pic.alpha) == pytest.approx(0.15 + 0.1 * 0.15)  # K_p e + K_i I, e = 0.15
+  high = ctl.update_controllers(c, 0.5, hp)
+  assert float(high.lam.lam) == pytest.approx(0.1) and float(high.pic.alpha) < 0
+  # Field names and the state layout the checkpoints hold.
+  assert ctl.Controllers._fields == ("rl_step", *ctl.CONTROLLERS)
+
+
+def test_lambda_schedules_and_entropy_coefs_by_name():
+  hp = _hp()
+  c = ctl.update_controllers(ctl.init_controllers(hp), 0.5, hp)._replace(
+    rl_step=jnp.asarray(15, jnp.int32)
+  )
+  got = {name: tuple(float(w) for w in fn(c, hp)) for name, fn in ctl.LAMBDA_SCHEDULES.items()}
+  assert got["constant"] == pytest.approx((0.3, 0.8))
+  assert got["stage"] == pytest.approx((0.5, 0.8))  # (2·15 - 20) / 20
+  assert got["epoch"] == pytest.approx((1.0, 0.8))  # step 15 of 21 is in epoch 3 of 3
+  assert got["entropy_guided"] == pytest.approx((0.1, 0.8))  # λ from the state, neg from hp
+  pos, neg = ctl.entropic_weights(c.pic)
+  assert got["pi"] == pytest.approx((float(pos), float(neg)))  # both from the PI controller
+  assert float(ctl.ENTROPY_COEFS["entropy_bonus"](c, hp)) == pytest.approx(0.01)
+  assert float(ctl.ENTROPY_COEFS["adaptive_entropy"](c, hp)) == pytest.approx(0.005)  # α - step
+
+
+# -------------------------------------------------------------------------------------------------
+# Closed loop: a softmax "policy" whose likely token is sampled in 5 positive- and 3
+# negative-advantage responses each step. With λ = 1 the positive updates dominate and the entropy
+# collapses; the controllers must hold it near the target instead.
+
+_ADV = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+_Z0 = jnp.array([2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
+def _plant_step(z, pos_weight, neg_weight, bonus_coef, lr=2.0):
+  def loss_fn(z):
+    y = jnp.argmax(z)
+    logp_B1 = jnp.broadcast_to(jax.nn.log_softmax(z)[y], (8, 1))
+    mask = jnp.ones((8, 1))
+    loss, _ = losses.policy_loss(
+      logp_B1,
+      jax.lax.stop_gradient(logp_B1),
+      _ADV,
+      mask,
+      pos_weight=pos_weight,
+      neg_weight=neg_weight,
+    )
+    ent_B1 = jnp.broadcast_to(scoring.entropy_from_logits(z), (8, 1))
+    return loss + entropy_terms.entropy_bonus_loss(ent_B1, mask, bonus_coef)
+
+  z = z - lr * jax.grad(loss_fn)(z)
+  return z, scoring.entropy_from_logits(z)
+
+
+def _closed_loop(method, steps, target):
+  def body(carry, _):
+    z, state = carry
+    if method == "grpo":
+      z, h = _plant_step(z, 1.0, 1.0, 0.0)
+    elif method == "entropy_guided":
+      z, h = _plant_step(z, *ctl.entropy_guided_weights(state), 0.0)
+      state = ctl.update_entropy_guided(state, h, target=target)
+    elif method == "entropic":
+      z, h = _plant_step(z, *ctl.entropic_weights(state), 0.0)
+      state = ctl.update_entropic(state, h, target=target)
+    else:
+      z, h = _plant_step(z, 1.0, 1.0, ctl.adaptive_entropy_coef(state))
+      state = ctl.update_adaptive_entropy(state, h, target=target, step=0.02)
+    return (z, state), h
+
+  init = {
+    "grpo": (),
+    "entropy_guided": ctl.init_entropy_guided(),
+    "entropic": ctl.init_entropic(),
+    "adaptive_entropy": ctl.init_adaptive_entropy(),
+  }[method]
+  _, entropies = jax.jit(lambda: jax.lax.scan(body, (_Z0, init), None, length=steps))()
+  return np.asarray(entropies)
+
+
+@pytest.mark.parametrize(
+  "method,target,steps",
+  [
+    ("entropy_guided", 0.2, 300),
+    ("entropic", 0.2, 600),
+    ("entropic", 0.6, 600),
+    ("adaptive_entropy", 0.2, 300),
+  ],
+)
+def test_controllers_hold_entropy_at_target(method, target, steps):
+  collapsed = _closed_loop("grpo", 300, target)
+  assert collapsed[-1] < 0.1 and float(scoring.entropy_from_logits(_Z0)) > 1.0
+  entropies = _closed_loop(method, steps, target)
+  tail = entropies[-100:]
+  assert abs(tail.mean() - target) < 0.03, (method, tail.mean())
+  assert tail.min() > target - 0.1 and tail.max() < target + 0.1
