@@ -23,7 +23,7 @@ and its per-token correlation with the measured change (`corr`), not its scale. 
 the same for every N and clip range (it is taken at the rollout state, where the ratio is 1).
 
 Shape letters (as in jax_rlvr/__init__.py): B responses, P prompt tokens, N response tokens, V,
-J row chunks, C rows of one chunk. The N of the variants ("N=4") is the paper's update count.
+D, J row chunks, C rows of one chunk. The N of the variants ("N=4") is the paper's update count.
 """
 
 from __future__ import annotations

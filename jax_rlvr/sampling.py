@@ -1,7 +1,7 @@
 """Jitted autoregressive sampling: one prefill over the prompts, then a KV-cache decode loop.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt (num_samples),
-B = Q·G rows, P prompt tokens, N response tokens (max_new_tokens), V, C candidate tokens after
+B = Q·G rows, P prompt tokens, N response tokens (max_new_tokens), D, V, C candidate tokens after
 top-k / top-p truncation. `generate` takes Q prompts and returns B rows.
 
 Conventions:

@@ -8,6 +8,7 @@ batch.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G responses,
 N response tokens.
+
 Steps are counted globally: warm-up steps 1..W, then GRPO steps W+1..W+num_steps; metrics.jsonl
 records both (`phase` = "warmup" | "rl"), with `rl_step` counting GRPO iterations from 1.
 """
