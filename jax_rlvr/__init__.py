@@ -1,3 +1,30 @@
-"""jax_rlvr: RL with verifiable rewards for reasoning language models, in JAX."""
+"""jax_rlvr: RL with verifiable rewards for reasoning language models, in JAX.
+
+Shape letters, one table for the whole package. An array's name ends in the letters of its axes
+(`logits_BTV` is [B, T, V]); each module's "Shape letters" line lists the ones it uses.
+
+  Q  prompts (questions)
+  G  samples per prompt (the GRPO group)
+  B  rows; B = Q·G responses where both appear
+  P  prompt tokens (left-padded)
+  N  response tokens (max_new_tokens, right-padded)
+  T  the token axis of the array at hand: a model call's query tokens, the P + N - 1 inputs in
+     scoring, the response tokens in rl/
+  S  KV-cache slots
+  V  vocabulary
+  D  embedding width
+  F  MLP width
+  L  layers
+  A  query heads
+  K  key/value heads
+  E  = A / K query heads per key/value head
+  H  head width
+  M  responses per mini-batch
+  U  micro-batches per mini-batch
+  R  = M / U rows per micro-batch (one update pass)
+  C  chunk length: the rows or tokens of one chunk; in sampling, the candidate tokens left after
+     top-k / top-p
+  J  number of chunks: scoring's chunks, policy's attention blocks
+"""
 
 __version__ = "0.1.0"

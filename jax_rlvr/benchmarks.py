@@ -1,8 +1,8 @@
 """Side-by-side benchmarks of jax_rlvr against transformers / PyTorch on the same weights, inputs.
 
 `compare` measures, in one run on one machine: the f32 matmul peak (jax, n³), jax_rlvr sampling vs
-transformers `generate` at several batch sizes (N forced new tokens, T = 1, no truncation, EOS
-disabled on both sides), and on the same R × L tokens the jax_rlvr GRPO update
+transformers `generate` at several batch sizes (N forced new tokens, temperature 1, no truncation,
+EOS disabled on both sides), and on the same R × T tokens the jax_rlvr GRPO update
 (`rl_step.update_on_rollout`, jitted and donated as train.py does) and a plain jax fwd + bwd +
 AdamW step vs a PyTorch fwd + bwd + `torch.optim.AdamW` step. Both peers load one HF checkpoint
 directory; without one, random weights of a preset are written to a temporary directory first.
@@ -15,8 +15,8 @@ other processes used during each timed region. A region where others used more t
 cores is timed again, within a budget of `max_retimes` per measurement; a record whose kept
 regions are still contended says `contended: true`.
 
-Shape letters: B rows sampled in parallel, P prompt tokens, N new tokens, R training rows,
-L training tokens per row, V vocabulary.
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, Q prompts, P prompt
+tokens, N new tokens, R training rows, T training tokens per row, V.
 """
 
 from __future__ import annotations
@@ -219,8 +219,8 @@ def jax_sample(policy: Policy, prompts_BP: np.ndarray, new_tokens: int, timer: T
 
 
 def hf_sample(model, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
-  """New tokens / s of transformers `generate` at T = 1 (no top-k / top-p) on a `load_hf_model`
-  model (no EOS: every row gets N tokens)."""
+  """New tokens / s of transformers `generate` at temperature 1 (no top-k / top-p) on a
+  `load_hf_model` model (no EOS: every row gets N tokens)."""
   import torch
 
   ids_BP = torch.as_tensor(prompts_BP, dtype=torch.long)
@@ -256,13 +256,13 @@ def hf_sample(model, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> d
   )
 
 
-def _rollout(policy: Policy, prompt_BP: np.ndarray, rows: int, new_tokens: int):
+def _rollout(policy: Policy, prompt_QP: np.ndarray, rows: int, new_tokens: int):
   """One prompt sampled `rows` times for exactly `new_tokens` tokens (a GRPO group of R rows)."""
   graphdef, params = nnx.split(policy)
-  prompt_BP = jnp.asarray(prompt_BP, jnp.int32)
+  prompt_QP = jnp.asarray(prompt_QP, jnp.int32)
   config = sampling.SamplingConfig(max_new_tokens=new_tokens, num_samples=rows, eos_id=())
   return sampling.generate(
-    graphdef, params, prompt_BP, jnp.ones_like(prompt_BP), jax.random.key(1), config
+    graphdef, params, prompt_QP, jnp.ones_like(prompt_QP), jax.random.key(1), config
   )
 
 
@@ -313,18 +313,18 @@ def _adamw_args(learning_rate: float) -> dict:
   return dict(learning_rate=learning_rate, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0)
 
 
-def jax_train_step(policy: Policy, tokens_RL: np.ndarray, timer: Timer, lr: float = 1e-5) -> dict:
-  """Seconds of a jitted, donated fwd + bwd + optax.adamw step on the next-token NLL of R × L."""
+def jax_train_step(policy: Policy, tokens_RT: np.ndarray, timer: Timer, lr: float = 1e-5) -> dict:
+  """Seconds of a jitted, donated fwd + bwd + optax.adamw step on the next-token NLL of R × T."""
   graphdef, params = nnx.split(policy)
   params = jax.tree.map(jnp.copy, params)
-  tokens_RL = jnp.asarray(tokens_RL, jnp.int32)
+  tokens_RT = jnp.asarray(tokens_RT, jnp.int32)
   optimizer = optax.adamw(**_adamw_args(lr))
 
-  def step(params, opt_state, tokens_RL):
+  def step(params, opt_state, tokens_RT):
     def loss_fn(params):
-      logits_RLV = nnx.merge(graphdef, params)(tokens_RL[:, :-1])
-      logp_RLV = jax.nn.log_softmax(logits_RLV, axis=-1)
-      return -jnp.mean(jnp.take_along_axis(logp_RLV, tokens_RL[:, 1:, None], axis=-1))
+      logits_RTV = nnx.merge(graphdef, params)(tokens_RT[:, :-1])
+      logp_RTV = jax.nn.log_softmax(logits_RTV, axis=-1)
+      return -jnp.mean(jnp.take_along_axis(logp_RTV, tokens_RT[:, 1:, None], axis=-1))
 
     grads = jax.grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -332,30 +332,30 @@ def jax_train_step(policy: Policy, tokens_RL: np.ndarray, timer: Timer, lr: floa
 
   state = [params, optimizer.init(params)]
   start = time.perf_counter()
-  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(*state, tokens_RL).compile()
+  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(*state, tokens_RT).compile()
   compile_s = time.perf_counter() - start
 
   def run():
-    state[:] = compiled(*state, tokens_RL)
+    state[:] = compiled(*state, tokens_RT)
     jax.block_until_ready(state)
 
   run()
   timing = timer(run)
   return _record(
     timing,
-    tokens=tokens_RL.size,
+    tokens=tokens_RT.size,
     flops_per_token=6 * count_params(policy),
     bench="train_step",
     work="fwd_bwd_adamw",
     peer=JAX,
-    rows=tokens_RL.shape[0],
-    length=tokens_RL.shape[1],
+    rows=tokens_RT.shape[0],
+    length=tokens_RT.shape[1],
     compile_s=compile_s,
   )
 
 
-def torch_train_step(model, tokens_RL: np.ndarray, timer: Timer, lr: float = 1e-5) -> dict:
-  """Seconds of a PyTorch fwd + bwd + torch.optim.AdamW step on the next-token NLL of R × L."""
+def torch_train_step(model, tokens_RT: np.ndarray, timer: Timer, lr: float = 1e-5) -> dict:
+  """Seconds of a PyTorch fwd + bwd + torch.optim.AdamW step on the next-token NLL of R × T."""
   import torch
 
   args = _adamw_args(lr)
@@ -366,11 +366,11 @@ def torch_train_step(model, tokens_RL: np.ndarray, timer: Timer, lr: float = 1e-
     eps=args["eps"],
     weight_decay=args["weight_decay"],
   )
-  ids_RL = torch.as_tensor(tokens_RL, dtype=torch.long)
+  ids_RT = torch.as_tensor(tokens_RT, dtype=torch.long)
   model.train()
 
   def run():
-    loss = model(input_ids=ids_RL, labels=ids_RL).loss
+    loss = model(input_ids=ids_RT, labels=ids_RT).loss
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -382,13 +382,13 @@ def torch_train_step(model, tokens_RL: np.ndarray, timer: Timer, lr: float = 1e-
   model.eval()
   return _record(
     timing,
-    tokens=ids_RL.numel(),
+    tokens=ids_RT.numel(),
     flops_per_token=6 * _torch_params(model),
     bench="train_step",
     work="fwd_bwd_adamw",
     peer=TORCH,
-    rows=tokens_RL.shape[0],
-    length=tokens_RL.shape[1],
+    rows=tokens_RT.shape[0],
+    length=tokens_RT.shape[1],
     warmup_s=warmup_s,
   )
 
@@ -403,7 +403,7 @@ def load_hf_model(path: str):
 
   The checkpoint's generation defaults (EOS, top-k, repetition penalty, ...) are replaced by
   transformers' plain ones without an EOS, as jax_rlvr samples with `eos_id=()`: `generate` then
-  draws from the unmodified T = 1 distribution and never stops early.
+  draws from the unmodified temperature-1 distribution and never stops early.
   """
   import torch
   import transformers
@@ -529,12 +529,12 @@ def compare(
   config = ml_collections.ConfigDict(rl_config.to_dict())
   config.rollout.group_size = train_rows
   add(jax_grpo_update(policy, rollout, config, timer))
-  tokens_RL = np.concatenate(
+  tokens_RT = np.concatenate(
     [np.asarray(rollout.prompt_tokens_BP), np.asarray(rollout.response_tokens_BN)], axis=1
   )
-  add(jax_train_step(policy, tokens_RL, timer))
+  add(jax_train_step(policy, tokens_RT, timer))
   if peers:
-    add(torch_train_step(hf_model, tokens_RL, timer))
+    add(torch_train_step(hf_model, tokens_RT, timer))
   return records
 
 

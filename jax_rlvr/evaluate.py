@@ -16,6 +16,9 @@ One eval record (a line of `workdir/eval.jsonl`) holds:
 `evaluate(config, workdir)` restores the latest checkpoint of a run and appends one record to
 `workdir/eval.jsonl`; the train loop calls `evaluate_policy` directly every `eval.every` steps.
 With `eval.reliability_dir` set, every evaluation also writes a reliability-diagram PNG there.
+
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G = k samples per prompt, B rows, N response
+tokens, T tokens of a model call, P prompt tokens.
 """
 
 from __future__ import annotations
@@ -162,18 +165,18 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     conf_response.extend(conf["response"].tolist())
     conf_answer.extend(conf["answer"].tolist())
   num_prompts = len(prompts)
-  correct_PK = np.asarray(correct, np.float64).reshape(num_prompts, c.k)
-  result = summarize_correctness(correct_PK, [k for k in c.pass_ks if k <= c.k])
+  correct_QG = np.asarray(correct, np.float64).reshape(num_prompts, c.k)
+  result = summarize_correctness(correct_QG, [k for k in c.pass_ks if k <= c.k])
   result.update(
     entropy=entropy_sum / max(token_count, 1.0),
     response_length=float(np.mean(lengths)),
     num_prompts=num_prompts,
   )
-  texts_PK = [texts_all[p * c.k : (p + 1) * c.k] for p in range(num_prompts)]
-  answers_PK = None
+  texts_QG = [texts_all[p * c.k : (p + 1) * c.k] for p in range(num_prompts)]
+  answers_QG = None
   if task.extract_answer is not None:
-    answers_PK = [[task.extract_answer(t) for t in row] for row in texts_PK]
-  result.update(diversity_metrics(texts_PK, answers_PK, unit=c.diversity_unit))
+    answers_QG = [[task.extract_answer(t) for t in row] for row in texts_QG]
+  result.update(diversity_metrics(texts_QG, answers_QG, unit=c.diversity_unit))
   result.update(_calibration(np.asarray(conf_response), np.asarray(correct), "", c))
   if len(marker) == 1:
     result.update(_calibration(np.asarray(conf_answer), np.asarray(correct), "answer_", c))

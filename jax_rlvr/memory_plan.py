@@ -7,9 +7,9 @@ The two programs of a GRPO iteration are lowered and compiled for the config's m
 train loop jits them (with the mesh set, so the policy's activations are pinned to the batch
 sharding):
 
-  rl_update  `rl_step.update_on_rollout` (old log-probs, N = mini_batches × epochs gradient steps,
+  rl_update  `rl_step.update_on_rollout` (old log-probs, mini_batches × epochs gradient steps,
              controllers) with the parameters, optimiser state and controllers donated;
-  generate   `sampling.generate` (prefill + KV-cache decode loop) for P prompts × G samples.
+  generate   `sampling.generate` (prefill + KV-cache decode loop) for Q prompts × G samples.
 
 `compiled.memory_analysis()` then gives the per-device sizes of the arguments, outputs,
 temporaries, generated code and aliased (donated) buffers. Arguments (parameters, optimiser state,
@@ -28,7 +28,8 @@ say whether they were measured or extrapolated. The buffer assignment is not lin
 against full-depth compiles the extrapolation was up to 39% low for the update and up to 56% low
 for the sampler, so use it to compare settings and measure the chosen one at full depth.
 
-Shape letters: P prompts, G samples per prompt, B = P·G rows, L prompt tokens, N new tokens.
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G rows,
+P prompt tokens, N response tokens, L layers.
 """
 
 from __future__ import annotations
@@ -128,13 +129,13 @@ def _abstract_key(mesh):
 
 
 def abstract_rollout(config: ml_collections.ConfigDict, mesh) -> sampling.SampleOutput:
-  """A SampleOutput of B = P·G rows split over data × fsdp, as the train loop reshards it."""
+  """A SampleOutput of B = Q·G rows split over data × fsdp, as the train loop reshards it."""
   r = config.rollout
-  B, L, N = r.prompts_per_step * r.group_size, config.data.max_prompt_len, r.max_new_tokens
+  B, P, N = r.prompts_per_step * r.group_size, config.data.max_prompt_len, r.max_new_tokens
   rows = lambda *shape, dtype: _sds(shape, dtype, sharding.batch_sharding(mesh, len(shape)))
   return sampling.SampleOutput(
-    prompt_tokens_BP=rows(B, L, dtype=jnp.int32),
-    prompt_mask_BP=rows(B, L, dtype=jnp.int32),
+    prompt_tokens_BP=rows(B, P, dtype=jnp.int32),
+    prompt_mask_BP=rows(B, P, dtype=jnp.int32),
     response_tokens_BN=rows(B, N, dtype=jnp.int32),
     response_mask_BN=rows(B, N, dtype=jnp.int32),
     sample_logp_BN=rows(B, N, dtype=jnp.float32),

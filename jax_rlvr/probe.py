@@ -22,7 +22,8 @@ own. A network with shared parameters and Adam does not move them so; compare th
 and its per-token correlation with the measured change (`corr`), not its scale. The prediction is
 the same for every N and clip range (it is taken at the rollout state, where the ratio is 1).
 
-Shape letters: B responses, P prompt tokens, N response tokens, V vocabulary, C row chunks.
+Shape letters (as in jax_rlvr/__init__.py): B responses, P prompt tokens, N response tokens, V,
+D, J row chunks, C rows of one chunk. The N of the variants ("N=4") is the paper's update count.
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: fl
     return one(batch)
   B = batch["response_tokens"].shape[0]
   to_chunks = lambda x: x.reshape(num_chunks, B // num_chunks, *x.shape[1:])
-  entropy_CRN, d_CRN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
-  return entropy_CRN.reshape(B, -1), d_CRN.reshape(B, -1)
+  entropy_JCN, d_JCN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
+  return entropy_JCN.reshape(B, -1), d_JCN.reshape(B, -1)
 
 
 def _batch(rollout):

@@ -1,4 +1,4 @@
-"""One GRPO iteration's device work: advantages, old log-probs, N gradient steps, controllers.
+"""One GRPO iteration's device work: advantages, old log-probs, gradient steps, controllers.
 
 Everything here runs inside one jit (`train.rl_update`). The config is reduced to a hashable
 `RLHyperParams` so that methods are chosen statically by name, through the registries of
@@ -6,15 +6,16 @@ Everything here runs inside one jit (`train.rl_update`). The config is reduced t
 every step are traced scalars held in `rl.controllers.Controllers` (checkpointed with the train
 state).
 
-Shape letters: B = P·G responses, L prompt tokens, N new tokens, M responses per mini-batch,
-U micro-batches per mini-batch, R = M / U responses per micro-batch, C row chunks of a forward pass.
+Shape letters (as in jax_rlvr/__init__.py): G samples per prompt, B = Q·G responses (Q prompts),
+P prompt tokens, N response tokens, T, M responses per mini-batch, U micro-batches per mini-batch,
+R = M / U responses per micro-batch, J row chunks of a forward pass.
 
-Gradient accumulation (`rl.micro_batches` = U): each of the N gradient steps sums the gradients of
-U micro-batches of its mini-batch before its one optimiser update, so N, the optimiser-step count
-and the update are unchanged; only the rows in one forward/backward pass shrink. Every loss term
-is normalised by its whole mini-batch (`losses.agg_normaliser`), so the summed gradient is the
-mini-batch's gradient in every aggregation mode, and the metrics are recombined to the mini-batch's
-values.
+Gradient accumulation (`rl.micro_batches` = U): each of the mini_batches × epochs gradient steps
+(the paper's N) sums the gradients of U micro-batches of its mini-batch before its one optimiser
+update, so the step count and the update are unchanged; only the rows in one forward/backward
+pass shrink. Every loss term is normalised by its whole mini-batch (`losses.agg_normaliser`), so
+the summed gradient is the mini-batch's gradient in every aggregation mode, and the metrics are
+recombined to the mini-batch's values.
 
 Token selection (Clip-Cov, KL-Cov, Rand-Pos-Clip, top-entropy) ranks or draws over the whole
 mini-batch: with U > 1, one forward pass without gradient over the mini-batch (in U chunks of a
@@ -129,20 +130,20 @@ def _rows_sharded(batch):
 def score_in_chunks(params, batch, num_chunks: int, *, graphdef, hp: RLHyperParams):
   """`score` of a [B, ...] batch in `num_chunks` forward passes of B / num_chunks rows each.
 
-  Chunk c holds rows c, c + C, ... (any split gives the same values: rows are independent).
+  Chunk j holds rows j, j + J, ... (any split gives the same values: rows are independent).
   """
   if num_chunks == 1:
     return score(params, batch, graphdef=graphdef, hp=hp)
   B = batch["response_tokens"].shape[0]
   to_chunks = lambda x: x.reshape(B // num_chunks, num_chunks, *x.shape[1:]).swapaxes(0, 1)
-  from_chunks = lambda x_CRN: x_CRN.swapaxes(0, 1).reshape(B, *x_CRN.shape[2:])
+  from_chunks = lambda x_JRN: x_JRN.swapaxes(0, 1).reshape(B, *x_JRN.shape[2:])
   # Parameters enter the loop body as arguments of an inner jit: nnx.remat in the policy cannot
   # update Params whose values are tracers of the enclosing trace (TraceContextError).
   score_chunk = jax.jit(lambda p, chunk: score(p, _rows_sharded(chunk), graphdef=graphdef, hp=hp))
-  logp_CRN, entropy_CRN = jax.lax.map(
+  logp_JRN, entropy_JRN = jax.lax.map(
     lambda chunk: score_chunk(params, chunk), jax.tree.map(to_chunks, batch)
   )
-  return from_chunks(logp_CRN), from_chunks(entropy_CRN)
+  return from_chunks(logp_JRN), from_chunks(entropy_JRN)
 
 
 def _minibatch_selection(params, mini, key, *, graphdef, hp: RLHyperParams):
@@ -285,14 +286,14 @@ def update_on_rollout(
   hp: RLHyperParams,
   sign_weights=None,
 ):
-  """Takes N = mini_batches × epochs gradient steps on one rollout batch, each summing the
-  gradients of micro_batches micro-batches (see the module docstring).
+  """Takes mini_batches × epochs gradient steps (the paper's N) on one rollout batch, each summing
+  the gradients of micro_batches micro-batches (see the module docstring).
 
   sign_weights: optional (pos_weight, neg_weight) scalars, traced, replacing the λ schedule's
   (the entropy probe trains on one advantage sign at a time without recompiling).
 
-  rollout: a sampling.SampleOutput (prompt_*_BL, response_*_BN, policy_logp_BN, entropy_BN).
-  Returns (params, opt_state, controllers, metrics); metrics are means over the N steps, except
+  rollout: a sampling.SampleOutput (prompt_*_BP, response_*_BN, policy_logp_BN, entropy_BN).
+  Returns (params, opt_state, controllers, metrics); metrics are means over the steps, except
   rollout statistics (entropy, advantages, log-prob mismatch) which describe the rollout batch.
   Three entropies of the rollout's response tokens are logged: `entropy`, the trainer's (the old
   policy at the rollout temperature, untruncated: what the controllers see and the figures plot;
@@ -342,8 +343,9 @@ def update_on_rollout(
     ]
   else:
     orders = [jax.random.permutation(k, B) for k in perm_keys]
-  rows_SM = jnp.concatenate(orders).reshape(hp.epochs * hp.mini_batches, M)
-  step_keys = jax.random.split(jax.random.fold_in(key, 1), rows_SM.shape[0])
+  # [epochs · mini_batches, M]: the rows of each gradient step.
+  step_rows = jnp.concatenate(orders).reshape(hp.epochs * hp.mini_batches, M)
+  step_keys = jax.random.split(jax.random.fold_in(key, 1), step_rows.shape[0])
   grad_fn = jax.value_and_grad(minibatch_loss, has_aux=True)
 
   def one_step(carry, xs):
@@ -376,7 +378,7 @@ def update_on_rollout(
     return (params, opt_state), metrics
 
   (params, opt_state), step_metrics = jax.lax.scan(
-    one_step, (params, opt_state), (rows_SM, step_keys)
+    one_step, (params, opt_state), (step_rows, step_keys)
   )
   metrics = jax.tree.map(jnp.mean, step_metrics)
   metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
@@ -397,7 +399,7 @@ def update_on_rollout(
     entropy_coef=entropy_coef,
     adv_abs_mean=jnp.mean(jnp.abs(adv_B)),
     response_length=jnp.mean(jnp.sum(mask_BN, axis=1).astype(jnp.float32)),
-    num_updates=jnp.float32(rows_SM.shape[0]),
+    num_updates=jnp.float32(step_rows.shape[0]),
   )
   if hp.old_logp == "recompute":
     # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1

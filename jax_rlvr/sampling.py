@@ -1,7 +1,8 @@
 """Jitted autoregressive sampling: one prefill over the prompts, then a KV-cache decode loop.
 
-Shape letters: B rows, P prompt length, N = max_new_tokens, V vocab, C candidate tokens after
-top-k / top-p truncation. `generate` takes B prompts and returns B * G rows (G = num_samples).
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt (num_samples),
+B = Q·G rows, P prompt tokens, N response tokens (max_new_tokens), D, V, C candidate tokens after
+top-k / top-p truncation. `generate` takes Q prompts and returns B rows.
 
 Conventions:
   * Prompts are left-padded (`prompt_mask` is 0 on the left), so every row writes the same cache
@@ -196,8 +197,8 @@ def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
 def generate(
   graphdef: nnx.GraphDef,
   params: nnx.State,
-  prompt_tokens_BP: jax.Array,
-  prompt_mask_BP: jax.Array,
+  prompt_tokens_QP: jax.Array,
+  prompt_mask_QP: jax.Array,
   key: jax.Array,
   config: SamplingConfig,
 ) -> SampleOutput:
@@ -206,36 +207,36 @@ def generate(
   Args:
     graphdef, params: `graphdef, params = nnx.split(policy)` (the policy's whole state, which is
       its parameters). `nnx.split(policy, nnx.Param, ...)[:2]` gives the same pair.
-    prompt_tokens_BP: int, B prompts, left-padded to length P.
-    prompt_mask_BP: 1 for real prompt tokens, 0 for the left padding.
+    prompt_tokens_QP: int, Q prompts, left-padded to length P.
+    prompt_mask_QP: 1 for real prompt tokens, 0 for the left padding.
     key: PRNG key; the same key gives the same samples.
     config: static `SamplingConfig`.
 
   Returns:
-    `SampleOutput` with B * num_samples rows, prompt-major.
+    `SampleOutput` with B = Q * num_samples rows, prompt-major.
   """
   policy: Policy = nnx.merge(graphdef, params)
   G, N = config.num_samples, config.max_new_tokens
-  num_prompts, P = prompt_tokens_BP.shape
-  B = num_prompts * G
-  prompt_tokens_BP = prompt_tokens_BP.astype(jnp.int32)
-  prompt_mask_BP = prompt_mask_BP.astype(jnp.int32)
+  Q, P = prompt_tokens_QP.shape
+  B = Q * G
+  prompt_tokens_QP = prompt_tokens_QP.astype(jnp.int32)
+  prompt_mask_QP = prompt_mask_QP.astype(jnp.int32)
 
   # The last sampled token is never fed back, so P + N - 1 slots suffice.
-  cache = KVCache.init(policy.cfg, num_prompts, P + N - 1)
-  h_BPD, cache = policy.decode_hidden(
-    prompt_tokens_BP, positions_from_mask(prompt_mask_BP), prompt_mask_BP, cache
+  cache = KVCache.init(policy.cfg, Q, P + N - 1)
+  h_QPD, cache = policy.decode_hidden(
+    prompt_tokens_QP, positions_from_mask(prompt_mask_QP), prompt_mask_QP, cache
   )
-  logits_BV = policy.logits(h_BPD[:, -1:])[:, 0]
-  prompt_tokens_BP = jnp.repeat(prompt_tokens_BP, G, axis=0)
-  prompt_mask_BP = jnp.repeat(prompt_mask_BP, G, axis=0)
+  logits_QV = policy.logits(h_QPD[:, -1:])[:, 0]
+  prompt_tokens_BP = jnp.repeat(prompt_tokens_QP, G, axis=0)
+  prompt_mask_BP = jnp.repeat(prompt_mask_QP, G, axis=0)
   prompt_len_B = jnp.sum(prompt_mask_BP, axis=-1)
 
   zeros_BN = jnp.zeros((B, N), jnp.float32)
   state = _LoopState(
     step=jnp.zeros((), jnp.int32),
     cache=cache.repeat(G),
-    logits_BV=jnp.repeat(logits_BV, G, axis=0),
+    logits_BV=jnp.repeat(logits_QV, G, axis=0),
     done_B=jnp.zeros((B,), bool),
     tokens_BN=jnp.full((B, N), config.pad_id, jnp.int32),
     mask_BN=jnp.zeros((B, N), jnp.int32),
@@ -276,14 +277,14 @@ def generate(
 
 def sample(
   policy: Policy,
-  prompt_tokens_BP: jax.Array,
-  prompt_mask_BP: jax.Array,
+  prompt_tokens_QP: jax.Array,
+  prompt_mask_QP: jax.Array,
   key: jax.Array,
   config: SamplingConfig,
 ) -> SampleOutput:
   """`generate` on an NNX policy (splits it; see `generate` for the arguments)."""
   graphdef, params = nnx.split(policy)
-  return generate(graphdef, params, prompt_tokens_BP, prompt_mask_BP, key, config)
+  return generate(graphdef, params, prompt_tokens_QP, prompt_mask_QP, key, config)
 
 
 def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:

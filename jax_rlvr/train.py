@@ -1,11 +1,14 @@
 """GRPO training: `train_and_evaluate(config, workdir)`.
 
 One run = `config.warmup.steps` supervised warm-up steps on noisy demonstrations (skipped when 0),
-then `config.num_steps` GRPO iterations. One GRPO iteration samples G responses for each of P
+then `config.num_steps` GRPO iterations. One GRPO iteration samples G responses for each of Q
 prompts, grades them, computes group advantages, recomputes old log-probs with a forward pass of
-the sampling policy, and takes N = mini_batches × epochs gradient steps on that rollout batch.
+the sampling policy, and takes mini_batches × epochs gradient steps (the paper's N) on that rollout
+batch.
 
-Shape letters: P prompts, G samples per prompt, B = P·G responses, L prompt tokens, N new tokens.
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G responses,
+N response tokens.
+
 Steps are counted globally: warm-up steps 1..W, then GRPO steps W+1..W+num_steps; metrics.jsonl
 records both (`phase` = "warmup" | "rl"), with `rl_step` counting GRPO iterations from 1.
 """
@@ -69,7 +72,7 @@ def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
 
 
 def rl_update(state: TrainState, rollout, rewards_B, *, graphdef, optimizer, hp):
-  """Advantages, old log-probs and N gradient steps on one rollout batch; updates controllers."""
+  """Advantages, old log-probs and the gradient steps on one rollout batch; updates controllers."""
   key = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
   params, opt_state, controllers, metrics = rl_step_lib.update_on_rollout(
     state.params,
@@ -245,11 +248,11 @@ class Trainer:
       for i in range(len(lengths))
     ]
     rewards = np.asarray(self.task.grade(texts, [str(a) for a in answers]), np.float32)
-    groups_PG = rewards.reshape(-1, c.rollout.group_size)
+    groups_QG = rewards.reshape(-1, c.rollout.group_size)
     host_metrics = {
       "time_sample_s": t1 - t0,
       "time_grade_s": time.perf_counter() - t1,
-      "mixed_groups": float(np.mean(groups_PG.max(1) > groups_PG.min(1))),
+      "mixed_groups": float(np.mean(groups_QG.max(1) > groups_QG.min(1))),
     }
     return out, self.shard_batch(rewards), texts, host_metrics
 

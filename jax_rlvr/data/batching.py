@@ -31,8 +31,8 @@ def pad_tokens(
 def encode_prompts(
   tokenizer, prompts, length: int, template: str = "none"
 ) -> tuple[np.ndarray, np.ndarray]:
-  """Left-padded prompt tokens and mask, [P, length] each: `template` applied to each prompt,
-  BOS prepended when the tokenizer has one."""
+  """Left-padded prompt tokens and mask, [Q, P] each (P = `length`): `template` applied to each
+  prompt, BOS prepended when the tokenizer has one."""
   add_bos = tokenizer.bos_id is not None
   ids = [tokenizer.encode(apply_template(template, p), add_bos=add_bos) for p in prompts]
   return pad_tokens(ids, length, tokenizer.pad_id, left=True, what="prompt")

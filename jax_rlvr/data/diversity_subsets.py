@@ -18,10 +18,12 @@ sizes. A run trains on one with `data.train_subset = "clustered_616"`; `select_s
 the ids still match the train split, so a subset made for other data fails loudly. The job that
 makes them for a run's config is jax_rlvr/jobs/diversity_subsets.py.
 
-    embeddings_ND = embed_prompts(policy, tokenizer, prompts)
-    labels_N = kmeans_labels(embeddings_ND, k=1000, seed=0)
-    subsets = make_subsets(labels_N, sizes=(616, 2000, 10001), seed=0)
-    write_subsets(subset_dir, subsets, ids, labels_N, k=1000, seed=0)
+    embeddings_QD = embed_prompts(policy, tokenizer, prompts)
+    labels_Q = kmeans_labels(embeddings_QD, k=1000, seed=0)
+    subsets = make_subsets(labels_Q, sizes=(616, 2000, 10001), seed=0)
+    write_subsets(subset_dir, subsets, ids, labels_Q, k=1000, seed=0)
+
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, B rows of one forward pass, T tokens, D.
 """
 
 from __future__ import annotations
@@ -71,26 +73,26 @@ def _mean_pooled(graphdef, params, tokens_BT, mask_BT):
   return total_BD / jnp.maximum(real_BT1.sum(axis=1), 1).astype(jnp.float32)
 
 
-def kmeans_labels(embeddings_ND: np.ndarray, *, k: int, seed: int) -> np.ndarray:
+def kmeans_labels(embeddings_QD: np.ndarray, *, k: int, seed: int) -> np.ndarray:
   """K-means cluster labels [N] int (scikit-learn, k-means++ init, one run, seeded)."""
   from sklearn.cluster import KMeans
 
-  if not 1 <= k <= len(embeddings_ND):
-    raise ValueError(f"K-means needs 1 <= k <= {len(embeddings_ND)} prompts, got k={k}.")
+  if not 1 <= k <= len(embeddings_QD):
+    raise ValueError(f"K-means needs 1 <= k <= {len(embeddings_QD)} prompts, got k={k}.")
   kmeans = KMeans(n_clusters=k, n_init=1, random_state=seed)
-  return kmeans.fit_predict(np.asarray(embeddings_ND, np.float64)).astype(np.int64)
+  return kmeans.fit_predict(np.asarray(embeddings_QD, np.float64)).astype(np.int64)
 
 
-def make_subsets(labels_N: np.ndarray, sizes: Sequence[int], *, seed: int) -> dict[str, dict]:
+def make_subsets(labels_Q: np.ndarray, sizes: Sequence[int], *, seed: int) -> dict[str, dict]:
   """{name: {"kind", "size", "indices"}} with a clustered and a random subset per requested size.
 
   Raises ValueError when the largest cluster alone exceeds a requested size.
   """
-  labels_N = np.asarray(labels_N)
-  clusters, counts = np.unique(labels_N, return_counts=True)
+  labels_Q = np.asarray(labels_Q)
+  clusters, counts = np.unique(labels_Q, return_counts=True)
   order = sorted(range(len(clusters)), key=lambda i: (-counts[i], clusters[i]))
   cumulative = np.cumsum(counts[order])
-  permutation = np.random.default_rng(seed).permutation(len(labels_N))
+  permutation = np.random.default_rng(seed).permutation(len(labels_Q))
   subsets = {}
   for size in sorted(sizes):
     taken = int(np.searchsorted(cumulative, size, side="right"))
@@ -104,7 +106,7 @@ def make_subsets(labels_N: np.ndarray, sizes: Sequence[int], *, seed: int) -> di
     subsets[f"clustered_{n}"] = {
       "kind": "clustered",
       "size": n,
-      "indices": np.flatnonzero(np.isin(labels_N, chosen)).tolist(),
+      "indices": np.flatnonzero(np.isin(labels_Q, chosen)).tolist(),
     }
     subsets[f"random_{n}"] = {
       "kind": "random",
@@ -118,7 +120,7 @@ def write_subsets(
   subset_dir: str,
   subsets: dict[str, dict],
   ids: Sequence[str],
-  labels_N: np.ndarray,
+  labels_Q: np.ndarray,
   *,
   k: int,
   seed: int,
@@ -130,12 +132,12 @@ def write_subsets(
   for name, subset in subsets.items():
     record = {"name": name, **subset, **common, "ids": [ids[i] for i in subset["indices"]]}
     paths.append(_write_json(os.path.join(subset_dir, f"{name}.json"), record))
-  _, counts = np.unique(labels_N, return_counts=True)
+  _, counts = np.unique(labels_Q, return_counts=True)
   manifest = {
     **common,
     "subsets": {name: s["size"] for name, s in subsets.items()},
     "cluster_sizes": sorted(counts.tolist(), reverse=True),
-    "labels": np.asarray(labels_N).tolist(),
+    "labels": np.asarray(labels_Q).tolist(),
   }
   paths.append(_write_json(os.path.join(subset_dir, MANIFEST), manifest))
   return paths

@@ -1,5 +1,7 @@
 """The diversity-subset job: embeds, clusters and writes the subsets of a run config's train split.
 
+Shape letters (as in jax_rlvr/__init__.py): Q prompts.
+
 scripts/diversity_subsets.py runs it; the pieces (embedding, K-means, subset files) are in
 jax_rlvr/data/diversity_subsets.py.
 """
@@ -45,10 +47,10 @@ def subsets_for_run(
   records = [train[i] for i in range(len(train))]
   prompts = [ds.as_text(r["prompt"]) for r in records]
   ids = [ds.as_text(r["id"]) for r in records]
-  labels_N = ds.kmeans_labels(
+  labels_Q = ds.kmeans_labels(
     ds.embed_prompts(policy, tokenizer, prompts, batch_size=batch_size), k=k, seed=seed
   )
-  subsets = ds.make_subsets(labels_N, sizes, seed=seed)
+  subsets = ds.make_subsets(labels_Q, sizes, seed=seed)
   out_dir = subset_dir or components.subset_dir(config, workdir)
-  ds.write_subsets(out_dir, subsets, ids, labels_N, k=k, seed=seed)
+  ds.write_subsets(out_dir, subsets, ids, labels_Q, k=k, seed=seed)
   return {name: subset["size"] for name, subset in subsets.items()}

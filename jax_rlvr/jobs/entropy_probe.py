@@ -2,6 +2,8 @@
 
 `probe_checkpoint` rebuilds the run's trainer read-only (nothing of the run is written), restores
 the state of one step and applies `jax_rlvr.probe.run_probe` to the rollout the run sampled next.
+
+Shape letters (as in jax_rlvr/__init__.py): B responses.
 """
 
 from __future__ import annotations

@@ -1,14 +1,17 @@
 """Log-prob confidence of sampled responses and its calibration against correctness.
 
-Shapes: B responses, N response positions, M bins. `logprobs_BN` are the sampled tokens' log-probs
-log π(y_t | x, y_<t) (float, from the scorer); masks are 0/1 or bool.
+Shape letters (as in jax_rlvr/__init__.py): B responses, N response tokens.
+
+`logprobs_BN` are the sampled tokens' log-probs log π(y_t | x, y_<t) (float, from the scorer);
+masks are 0/1 or bool. Per-bin arrays have `num_bins` entries.
 
 Confidence of a response = exp(mean token log-prob) over a set of its tokens: over all response
 tokens, or over the final-answer tokens only (the paper's "log-prob confidence", compared with
 accuracy in reliability plots: the stronger the entropy collapse, the more over-confident).
 
-ECE binning: M equal-width bins on [0, 1]; a confidence c goes to bin floor(c·M) (c = 1 to the last
-bin), so bin m covers [m/M, (m+1)/M). ECE = Σ_m (n_m / n) |accuracy_m - mean confidence_m|.
+ECE binning: M = num_bins equal-width bins on [0, 1]; a confidence c goes to bin floor(c·M)
+(c = 1 to the last bin), so bin m covers [m/M, (m+1)/M).
+ECE = Σ_m (n_m / n) |accuracy_m - mean confidence_m|.
 Entries with a non-finite confidence (e.g. an empty answer mask) are left out of ECE, Brier and the
 plot.
 """
@@ -78,28 +81,28 @@ def _finite(confidences, correct) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reliability_table(confidences, correct, num_bins: int = 10) -> dict[str, np.ndarray]:
-  """Per-bin table of M equal-width bins on [0, 1].
+  """Per-bin table of `num_bins` equal-width bins on [0, 1].
 
-  Returns [M] arrays: "lower", "upper" (bin edges), "count", "confidence" (mean confidence),
+  Returns [num_bins] arrays: "lower", "upper" (bin edges), "count", "confidence" (mean confidence),
   "accuracy" (mean correctness); the last two are NaN for empty bins.
   """
   if num_bins < 1:
     raise ValueError(f"num_bins must be >= 1, got {num_bins}.")
   conf, corr = _finite(confidences, correct)
   bin_idx = np.minimum(np.floor(conf * num_bins).astype(int), num_bins - 1)
-  count_M = np.bincount(bin_idx, minlength=num_bins).astype(np.float64)
-  conf_sum_M = np.bincount(bin_idx, weights=conf, minlength=num_bins)
-  corr_sum_M = np.bincount(bin_idx, weights=corr, minlength=num_bins)
+  bin_count = np.bincount(bin_idx, minlength=num_bins).astype(np.float64)
+  bin_conf_sum = np.bincount(bin_idx, weights=conf, minlength=num_bins)
+  bin_corr_sum = np.bincount(bin_idx, weights=corr, minlength=num_bins)
   with np.errstate(divide="ignore", invalid="ignore"):
-    mean_conf_M = np.where(count_M > 0, conf_sum_M / count_M, np.nan)
-    accuracy_M = np.where(count_M > 0, corr_sum_M / count_M, np.nan)
+    bin_confidence = np.where(bin_count > 0, bin_conf_sum / bin_count, np.nan)
+    bin_accuracy = np.where(bin_count > 0, bin_corr_sum / bin_count, np.nan)
   edges = np.arange(num_bins + 1) / num_bins
   return {
     "lower": edges[:-1],
     "upper": edges[1:],
-    "count": count_M.astype(int),
-    "confidence": mean_conf_M,
-    "accuracy": accuracy_M,
+    "count": bin_count.astype(int),
+    "confidence": bin_confidence,
+    "accuracy": bin_accuracy,
   }
 
 

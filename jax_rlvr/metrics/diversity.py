@@ -1,7 +1,9 @@
-"""Diversity of the K sampled responses of each prompt: distinct-n, Self-BLEU, unique-answer rate.
+"""Diversity of the G sampled responses of each prompt: distinct-n, Self-BLEU, unique-answer rate.
 
-Inputs are P prompts × K samples, `responses_PK: list[list[str]]`. Every metric is computed within
-the K responses of one prompt and then averaged over prompts (the paper relates these to entropy:
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt.
+
+Inputs are Q prompts × G samples, `responses_QG: list[list[str]]`. Every metric is computed within
+the G responses of one prompt and then averaged over prompts (the paper relates these to entropy:
 N-gram diversity and Self-BLEU, Spearman ≈ 0.88).
 
 Tokenisation (shared by distinct-n and Self-BLEU, so both see the same units):
@@ -9,7 +11,7 @@ Tokenisation (shared by distinct-n and Self-BLEU, so both see the same units):
   unit="char"  every non-whitespace character, for tasks without spaces such as the project's
                arithmetic chains ("23+9=32,...>54" has 15 character tokens).
 
-Self-BLEU is on a 0-1 scale (sacrebleu's 0-100 score divided by 100): 1.0 for K identical responses,
+Self-BLEU is on a 0-1 scale (sacrebleu's 0-100 score divided by 100): 1.0 for G identical responses,
 higher = less diverse.
 """
 
@@ -36,22 +38,22 @@ def _ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
   return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def distinct_n_single(responses_K: Sequence[str], n: int, *, unit: str = "word") -> float:
-  """Distinct n-grams / total n-grams, pooled over the K responses of one prompt.
+def distinct_n_single(responses_G: Sequence[str], n: int, *, unit: str = "word") -> float:
+  """Distinct n-grams / total n-grams, pooled over the G responses of one prompt.
 
   NaN when the responses have no n-gram at all (every response shorter than n tokens).
   """
   if n < 1:
     raise ValueError(f"n must be >= 1, got {n}.")
-  grams = [g for r in responses_K for g in _ngrams(tokenize(r, unit), n)]
+  grams = [g for r in responses_G for g in _ngrams(tokenize(r, unit), n)]
   if not grams:
     return float("nan")
   return len(set(grams)) / len(grams)
 
 
-def distinct_n(responses_PK: Sequence[Sequence[str]], n: int, *, unit: str = "word") -> float:
+def distinct_n(responses_QG: Sequence[Sequence[str]], n: int, *, unit: str = "word") -> float:
   """distinct_n_single averaged over prompts, skipping prompts without n-grams (NaN if all)."""
-  return _nanmean([distinct_n_single(r, n, unit=unit) for r in responses_PK])
+  return _nanmean([distinct_n_single(r, n, unit=unit) for r in responses_QG])
 
 
 def _bleu_scorer(smooth_method: str) -> BLEU:
@@ -62,19 +64,19 @@ def _bleu_scorer(smooth_method: str) -> BLEU:
 
 
 def self_bleu_single(
-  responses_K: Sequence[str], *, unit: str = "word", smooth_method: str = "exp"
+  responses_G: Sequence[str], *, unit: str = "word", smooth_method: str = "exp"
 ) -> float:
-  """Mean over the K responses of sentence BLEU-4 (0-1) against the other K-1 as references.
+  """Mean over the G responses of sentence BLEU-4 (0-1) against the other G-1 as references.
 
   Sentence BLEU from sacrebleu with effective order and `smooth_method` (default "exp": a zero
   n-gram precision is replaced by 1 / (2^k · total), k counting the zero orders so far — Chen &
   Cherry 2014, method 3; sacrebleu's sentence-level default). Empty responses score 0 as
-  hypotheses. NaN when K < 2.
+  hypotheses. NaN when G < 2.
   """
-  if len(responses_K) < 2:
+  if len(responses_G) < 2:
     return float("nan")
   scorer = _bleu_scorer(smooth_method)
-  texts = [" ".join(tokenize(r, unit)) for r in responses_K]
+  texts = [" ".join(tokenize(r, unit)) for r in responses_G]
   scores = [
     scorer.sentence_score(hyp, texts[:i] + texts[i + 1 :]).score / 100.0
     for i, hyp in enumerate(texts)
@@ -83,42 +85,42 @@ def self_bleu_single(
 
 
 def self_bleu(
-  responses_PK: Sequence[Sequence[str]], *, unit: str = "word", smooth_method: str = "exp"
+  responses_QG: Sequence[Sequence[str]], *, unit: str = "word", smooth_method: str = "exp"
 ) -> float:
-  """self_bleu_single averaged over prompts (0-1; prompts with K < 2 skipped, NaN if all)."""
+  """self_bleu_single averaged over prompts (0-1; prompts with G < 2 skipped, NaN if all)."""
   return _nanmean(
-    [self_bleu_single(r, unit=unit, smooth_method=smooth_method) for r in responses_PK]
+    [self_bleu_single(r, unit=unit, smooth_method=smooth_method) for r in responses_QG]
   )
 
 
-def unique_answer_rate(answers_PK: Sequence[Sequence[str | None]]) -> float:
-  """Distinct final answers / K per prompt, averaged over prompts.
+def unique_answer_rate(answers_QG: Sequence[Sequence[str | None]]) -> float:
+  """Distinct final answers / G per prompt, averaged over prompts.
 
-  `answers_PK` holds the extracted final answers (e.g. `arithmetic.extract_answer(response)`);
+  `answers_QG` holds the extracted final answers (e.g. `arithmetic.extract_answer(response)`);
   None marks a response without an answer and is not counted as an answer (the denominator stays
-  K), so K unparseable responses give 0 and K different answers give 1.
+  G), so G unparseable responses give 0 and G different answers give 1.
   """
   rates = []
-  for answers_K in answers_PK:
-    if len(answers_K) == 0:
+  for answers_G in answers_QG:
+    if len(answers_G) == 0:
       raise ValueError("Every prompt needs at least one sample.")
-    rates.append(len({a for a in answers_K if a is not None}) / len(answers_K))
+    rates.append(len({a for a in answers_G if a is not None}) / len(answers_G))
   return _nanmean(rates)
 
 
 def diversity_metrics(
-  responses_PK: Sequence[Sequence[str]],
-  answers_PK: Sequence[Sequence[str | None]] | None = None,
+  responses_QG: Sequence[Sequence[str]],
+  answers_QG: Sequence[Sequence[str | None]] | None = None,
   *,
   unit: str = "word",
   max_n: int = 4,
   smooth_method: str = "exp",
 ) -> dict[str, float]:
   """{"distinct_1".."distinct_<max_n>", "self_bleu"[, "unique_answer_rate" if answers given]}."""
-  out = {f"distinct_{n}": distinct_n(responses_PK, n, unit=unit) for n in range(1, max_n + 1)}
-  out["self_bleu"] = self_bleu(responses_PK, unit=unit, smooth_method=smooth_method)
-  if answers_PK is not None:
-    out["unique_answer_rate"] = unique_answer_rate(answers_PK)
+  out = {f"distinct_{n}": distinct_n(responses_QG, n, unit=unit) for n in range(1, max_n + 1)}
+  out["self_bleu"] = self_bleu(responses_QG, unit=unit, smooth_method=smooth_method)
+  if answers_QG is not None:
+    out["unique_answer_rate"] = unique_answer_rate(answers_QG)
   return out
 
 

@@ -1,8 +1,9 @@
 """Aggregates of per-position token entropies H_t = -Σ_v π(v|·) log π(v|·) computed by the caller.
 
-Shapes: B sequences, T positions. Masks are 0/1 or bool; means are token-level (every masked token
-counts once, as in the paper's "mean of H_t over the response tokens of the batch") and NaN when the
-mask is empty.
+Shape letters (as in jax_rlvr/__init__.py): B sequences, T positions.
+
+Masks are 0/1 or bool; means are token-level (every masked token counts once, as in the paper's
+"mean of H_t over the response tokens of the batch") and NaN when the mask is empty.
 """
 
 from __future__ import annotations

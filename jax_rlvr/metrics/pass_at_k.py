@@ -1,5 +1,8 @@
 """avg@k and the unbiased pass@k estimator (Chen et al. 2021, "Evaluating Large Language Models
-Trained on Code", eq. 1): pass@k = E[1 - C(n - c, k) / C(n, k)] over problems."""
+Trained on Code", eq. 1): pass@k = E[1 - C(n - c, k) / C(n, k)] over problems.
+
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +22,15 @@ def pass_at_k(n: int, c: int, k: int) -> float:
   return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
 
 
-def summarize_correctness(correct_PK: np.ndarray, ks) -> dict[str, float]:
-  """correct_PK: [P, K] 0/1 correctness of K samples for each of P prompts.
+def summarize_correctness(correct_QG: np.ndarray, ks) -> dict[str, float]:
+  """correct_QG: [Q, G] 0/1 correctness of G samples for each of Q prompts.
 
   Returns {"avg@K": mean accuracy, "pass@k": mean unbiased pass@k for each k in ks (k <= K)}.
   """
-  correct_PK = np.asarray(correct_PK)
-  num_prompts, n = correct_PK.shape
-  counts = correct_PK.sum(axis=1).astype(int)
-  out = {f"avg@{n}": float(correct_PK.mean())}
+  correct_QG = np.asarray(correct_QG)
+  num_prompts, n = correct_QG.shape
+  counts = correct_QG.sum(axis=1).astype(int)
+  out = {f"avg@{n}": float(correct_QG.mean())}
   for k in ks:
     if k > n:
       raise ValueError(f"pass@{k} needs at least {k} samples per prompt, got {n}")

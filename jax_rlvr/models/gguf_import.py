@@ -69,11 +69,12 @@ def _field(reader, key: str, default=None):
   return default if field is None else field.contents()
 
 
-def _unpermute_rows(w_OI: np.ndarray, num_heads: int) -> np.ndarray:
-  """Inverse of llama.cpp's q/k row permutation: per head, interleaved pairs -> two halves."""
-  rows, cols = w_OI.shape
+def _unpermute_rows(w: np.ndarray, num_heads: int) -> np.ndarray:
+  """Inverse of llama.cpp's q/k row permutation of w [out, in]: per head, interleaved pairs -> two
+  halves."""
+  rows, cols = w.shape
   half = rows // num_heads // 2
-  return w_OI.reshape(num_heads, half, 2, cols).swapaxes(1, 2).reshape(rows, cols)
+  return w.reshape(num_heads, half, 2, cols).swapaxes(1, 2).reshape(rows, cols)
 
 
 def _hf_name(gguf_name: str) -> str:

@@ -1,8 +1,8 @@
 """Flax NNX decoder-only transformer for the Llama and Qwen2 families, with a KV cache.
 
-Shape letters: B batch, T query tokens, S key slots (cache length), D embed_dim,
-N query heads, K kv heads, G = N // K query heads per kv head, H head_dim, F mlp_dim,
-V vocab, L layers, C queries per attention block, Q attention blocks.
+Shape letters (as in jax_rlvr/__init__.py): B rows, T query tokens, S KV-cache slots, D, F, V, L,
+A query heads, K key/value heads, H, G samples per prompt, C queries per attention block,
+J attention blocks.
 
 Conventions:
   * `mask_BT` is 1 for real tokens and 0 for padding. Prompts are left-padded; the position of a
@@ -28,7 +28,7 @@ from jax_rlvr.models.config import ModelConfig
 # Logical names of activations. Without them the partitioner gives the embedding lookup the
 # table's layout (D over fsdp, rows replicated) and every device computes attention for all rows.
 _BTD = ("batch", "length", None)
-_BTNH = ("batch", "length", "heads", None)
+_BTAH = ("batch", "length", "heads", None)
 _BSKH = ("batch", "length", "kv_heads", None)
 _BTF = ("batch", "length", "mlp")
 _BTV = ("batch", "length", "vocab")
@@ -124,48 +124,48 @@ def _allowed_keys(key_mask_BS, start, T: int):
   return causal_TS[None] & key_mask_BS[:, None, :]
 
 
-def _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation):
+def _dot_product_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation):
   # A fully masked (padding) query row gets a uniform softmax over a large negative constant,
   # finite, not NaN.
-  allowed_B1TS = _allowed_keys(key_mask_BS, start, q_BTNH.shape[1])[:, None]
+  allowed_B1TS = _allowed_keys(key_mask_BS, start, q_BTAH.shape[1])[:, None]
   return jax.nn.dot_product_attention(
-    q_BTNH, k_BSKH, v_BSKH, mask=allowed_B1TS, implementation=implementation
+    q_BTAH, k_BSKH, v_BSKH, mask=allowed_B1TS, implementation=implementation
   )
 
 
-def _chunked_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, chunk: int):
-  """`_dot_product_attention` one block of `chunk` queries at a time (Q blocks).
+def _chunked_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, chunk: int):
+  """`_dot_product_attention` one block of `chunk` queries at a time (J blocks).
 
-  Only one block's [B, N, chunk, S] scores exist at a time, in the backward pass too: each block
+  Only one block's [B, A, chunk, S] scores exist at a time, in the backward pass too: each block
   is rematerialised, so the scan saves only its queries, not its probabilities.
   """
-  B, T, N, H = q_BTNH.shape
-  Q = -(-T // chunk)
-  q_QBCNH = jnp.pad(q_BTNH, ((0, 0), (0, Q * chunk - T), (0, 0), (0, 0)))
-  q_QBCNH = q_QBCNH.reshape(B, Q, chunk, N, H).swapaxes(0, 1)
-  starts_Q = start + chunk * jnp.arange(Q)
+  B, T, A, H = q_BTAH.shape
+  J = -(-T // chunk)
+  q_JBCAH = jnp.pad(q_BTAH, ((0, 0), (0, J * chunk - T), (0, 0), (0, 0)))
+  q_JBCAH = q_JBCAH.reshape(B, J, chunk, A, H).swapaxes(0, 1)
+  starts_J = start + chunk * jnp.arange(J)
 
   @jax.checkpoint
-  def block(q_BCNH, block_start, k_BSKH, v_BSKH, key_mask_BS):
-    return _dot_product_attention(q_BCNH, k_BSKH, v_BSKH, key_mask_BS, block_start, "xla")
+  def block(q_BCAH, block_start, k_BSKH, v_BSKH, key_mask_BS):
+    return _dot_product_attention(q_BCAH, k_BSKH, v_BSKH, key_mask_BS, block_start, "xla")
 
-  out_QBCNH = jax.lax.map(lambda xs: block(*xs, k_BSKH, v_BSKH, key_mask_BS), (q_QBCNH, starts_Q))
-  return out_QBCNH.swapaxes(0, 1).reshape(B, Q * chunk, N, H)[:, :T]
+  out_JBCAH = jax.lax.map(lambda xs: block(*xs, k_BSKH, v_BSKH, key_mask_BS), (q_JBCAH, starts_J))
+  return out_JBCAH.swapaxes(0, 1).reshape(B, J * chunk, A, H)[:, :T]
 
 
-def attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation="xla", chunk=512):
+def attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation="xla", chunk=512):
   """Grouped-query attention softmax(q·kᵀ/√H)·v over the allowed keys (causal by slot, real).
 
-  q_BTNH: queries at slots start .. start + T - 1; k_BSKH, v_BSKH: keys and values of S slots
-  (K divides N); key_mask_BS: bool, real keys. Returns [B, T, N, H] in q's dtype.
+  q_BTAH: queries at slots start .. start + T - 1; k_BSKH, v_BSKH: keys and values of S slots
+  (K divides A); key_mask_BS: bool, real keys. Returns [B, T, A, H] in q's dtype.
   implementation: 'xla' or 'cudnn' (jax.nn.dot_product_attention's kernels; 'xla' materialises
-  the [B, N, T, S] scores), or 'chunked' (the 'xla' kernel on blocks of `chunk` queries).
+  the [B, A, T, S] scores), or 'chunked' (the 'xla' kernel on blocks of `chunk` queries).
   """
   if implementation == "chunked":
-    if q_BTNH.shape[1] <= chunk:
-      return _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, "xla")
-    return _chunked_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, chunk)
-  return _dot_product_attention(q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation)
+    if q_BTAH.shape[1] <= chunk:
+      return _dot_product_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, "xla")
+    return _chunked_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, chunk)
+  return _dot_product_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation)
 
 
 class RMSNorm(nnx.Module):
@@ -184,19 +184,19 @@ class Attention(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
-    D, N, K, H, p = (
+    D, A, K, H, p = (
       cfg.embed_dim,
       cfg.num_heads,
       cfg.num_kv_heads,
       cfg.head_dim,
       cfg.jnp_param_dtype,
     )
-    self.q = _param(rngs, (D, N, H), ("embed", "heads", "head_dim"), p)
+    self.q = _param(rngs, (D, A, H), ("embed", "heads", "head_dim"), p)
     self.k = _param(rngs, (D, K, H), ("embed", "kv_heads", "head_dim"), p)
     self.v = _param(rngs, (D, K, H), ("embed", "kv_heads", "head_dim"), p)
-    self.o = _param(rngs, (N, H, D), ("heads", "head_dim", "embed"), p)
+    self.o = _param(rngs, (A, H, D), ("heads", "head_dim", "embed"), p)
     if cfg.qkv_bias:
-      self.q_bias = _param(rngs, (N, H), ("heads", "head_dim"), p, init="zeros")
+      self.q_bias = _param(rngs, (A, H), ("heads", "head_dim"), p, init="zeros")
       self.k_bias = _param(rngs, (K, H), ("kv_heads", "head_dim"), p, init="zeros")
       self.v_bias = _param(rngs, (K, H), ("kv_heads", "head_dim"), p, init="zeros")
 
@@ -205,7 +205,7 @@ class Attention(nnx.Module):
     y = jnp.einsum("btd,dnh->btnh", x_BTD, w)
     if self.cfg.qkv_bias:
       y = y + getattr(self, f"{name}_bias")[...].astype(y.dtype)
-    return sharding.constrain(y, _BTNH if name == "q" else _BSKH)
+    return sharding.constrain(y, _BTAH if name == "q" else _BSKH)
 
   def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
     """Returns (out_BTD, (k_BSKH, v_BSKH)): the output and the keys and values attended to.
@@ -215,7 +215,7 @@ class Attention(nnx.Module):
     updated buffers are returned. `key_mask_BS` marks real keys; causality is by slot order.
     """
     cfg = self.cfg
-    q_BTNH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg)
+    q_BTAH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg)
     k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg)
     v_BTKH = self._project(x_BTD, "v")
     if kv_cache is None:
@@ -229,10 +229,10 @@ class Attention(nnx.Module):
       start = write_index
     # Cached prefill and decoding keep the plain kernel: no backward pass, and T = 1 when decoding.
     implementation = cfg.attention if kv_cache is None else "xla"
-    out_BTNH = attention(
-      q_BTNH, k_BSKH, v_BSKH, key_mask_BS, start, implementation, cfg.attention_chunk_size
+    out_BTAH = attention(
+      q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation, cfg.attention_chunk_size
     )
-    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTNH, self.o[...].astype(out_BTNH.dtype))
+    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTAH, self.o[...].astype(out_BTAH.dtype))
     return out_BTD, (k_BSKH, v_BSKH)
 
 

@@ -1,8 +1,8 @@
 """Per-token log-probs and entropies of responses under a policy, from one full forward pass.
 
-Shape letters: B batch, P prompt length, N response length, T = P + N - 1 input tokens,
-D embed_dim, V vocab, C chunk length, K number of chunks, G rows per prompt (a GRPO group),
-Q = B / G distinct prompts.
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G rows,
+P prompt tokens, N response tokens, T = P + N - 1 input tokens, D, V, C chunk length,
+J number of chunks.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):
   Each chunk is rematerialised, so the backward pass does not keep the chunks' logits either.
   """
   B, N, D = h_BND.shape
-  K = -(-N // chunk_size)
-  pad = K * chunk_size - N
-  h_KBCD = jnp.pad(h_BND, ((0, 0), (0, pad), (0, 0))).reshape(B, K, chunk_size, D).swapaxes(0, 1)
-  tokens_KBC = jnp.pad(tokens_BN, ((0, 0), (0, pad))).reshape(B, K, chunk_size).swapaxes(0, 1)
+  J = -(-N // chunk_size)
+  pad = J * chunk_size - N
+  h_JBCD = jnp.pad(h_BND, ((0, 0), (0, pad), (0, 0))).reshape(B, J, chunk_size, D).swapaxes(0, 1)
+  tokens_JBC = jnp.pad(tokens_BN, ((0, 0), (0, pad))).reshape(B, J, chunk_size).swapaxes(0, 1)
   graphdef, state = nnx.split(policy)
 
   @jax.checkpoint
@@ -56,9 +56,9 @@ def _chunked_token_logprobs(policy, h_BND, tokens_BN, temperature, chunk_size):
     logits_BCV = nnx.merge(graphdef, state).logits(h_BCD)
     return token_logprobs(logits_BCV, tokens_BC, temperature)
 
-  logp_KBC, entropy_KBC = jax.lax.map(lambda xs: chunk(state, *xs), (h_KBCD, tokens_KBC))
-  unchunk = lambda x_KBC: x_KBC.swapaxes(0, 1).reshape(B, K * chunk_size)[:, :N]
-  return unchunk(logp_KBC), unchunk(entropy_KBC)
+  logp_JBC, entropy_JBC = jax.lax.map(lambda xs: chunk(state, *xs), (h_JBCD, tokens_JBC))
+  unchunk = lambda x_JBC: x_JBC.swapaxes(0, 1).reshape(B, J * chunk_size)[:, :N]
+  return unchunk(logp_JBC), unchunk(entropy_JBC)
 
 
 def _shared_prompt_hidden_states(

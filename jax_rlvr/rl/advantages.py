@@ -1,6 +1,7 @@
 """Group-relative advantages: GRPO, Dr.GRPO and RLOO.
 
-Shape letters: B responses in the batch, G responses per prompt (the group size), N = B / G prompts.
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G responses per prompt (the group size),
+B = Q·G responses in the batch.
 
 Groups are contiguous: responses ``[g * G, (g + 1) * G)`` of ``rewards_B`` answer prompt ``g``.
 Every function returns one float32 advantage per response, ``[B]``; the policy loss broadcasts it
@@ -23,9 +24,9 @@ def _grouped(rewards_B, group_size):
     raise ValueError(
       f"group_size={group_size} must be >= 1 and divide the batch size B={rewards_B.shape[0]}"
     )
-  rewards_NG = rewards_B.reshape(-1, group_size)
-  flat_N1 = jnp.max(rewards_NG, axis=1, keepdims=True) == jnp.min(rewards_NG, axis=1, keepdims=True)
-  return rewards_NG, flat_N1
+  rewards_QG = rewards_B.reshape(-1, group_size)
+  flat_Q1 = jnp.max(rewards_QG, axis=1, keepdims=True) == jnp.min(rewards_QG, axis=1, keepdims=True)
+  return rewards_QG, flat_Q1
 
 
 @functools.partial(jax.jit, static_argnames=("group_size", "std_normalize", "ddof"))
@@ -49,12 +50,12 @@ def grpo_advantages(rewards_B, group_size, *, std_normalize=True, eps=1e-6, ddof
   """
   if std_normalize and group_size <= ddof:
     raise ValueError(f"group_size={group_size} must exceed ddof={ddof} to normalise by the std")
-  rewards_NG, flat_N1 = _grouped(rewards_B, group_size)
-  centred_NG = rewards_NG - jnp.mean(rewards_NG, axis=1, keepdims=True)
+  rewards_QG, flat_Q1 = _grouped(rewards_B, group_size)
+  centred_QG = rewards_QG - jnp.mean(rewards_QG, axis=1, keepdims=True)
   if std_normalize:
-    var_N1 = jnp.sum(centred_NG**2, axis=1, keepdims=True) / (group_size - ddof)
-    centred_NG = centred_NG / (jnp.sqrt(var_N1) + eps)
-  return jnp.where(flat_N1, 0.0, centred_NG).reshape(-1)
+    var_Q1 = jnp.sum(centred_QG**2, axis=1, keepdims=True) / (group_size - ddof)
+    centred_QG = centred_QG / (jnp.sqrt(var_Q1) + eps)
+  return jnp.where(flat_Q1, 0.0, centred_QG).reshape(-1)
 
 
 @functools.partial(jax.jit, static_argnames=("group_size",))
@@ -86,9 +87,9 @@ def rloo_advantages(rewards_B, group_size):
   """
   if group_size < 2:
     raise ValueError(f"RLOO needs group_size >= 2, got {group_size}")
-  rewards_NG, flat_N1 = _grouped(rewards_B, group_size)
-  loo_mean_NG = (jnp.sum(rewards_NG, axis=1, keepdims=True) - rewards_NG) / (group_size - 1)
-  return jnp.where(flat_N1, 0.0, rewards_NG - loo_mean_NG).reshape(-1)
+  rewards_QG, flat_Q1 = _grouped(rewards_B, group_size)
+  loo_mean_QG = (jnp.sum(rewards_QG, axis=1, keepdims=True) - rewards_QG) / (group_size - 1)
+  return jnp.where(flat_Q1, 0.0, rewards_QG - loo_mean_QG).reshape(-1)
 
 
 # Selected by name from the train config; every entry is called as fn(rewards_B, group_size).

@@ -1,6 +1,6 @@
 """Entropy terms of the loss: the entropy bonus and Entropy-Adv's advantage shaping.
 
-Shape letters: B responses in the batch, T response tokens.
+Shape letters (as in jax_rlvr/__init__.py): B responses in the batch, T response tokens.
 
 Token entropies come from ``models.scoring.entropy_from_logits`` (the one -inf-safe formula of the
 package). Functions are pure and jittable; hyper-parameters may be traced scalars.

@@ -1,6 +1,6 @@
 """Per-token estimators of KL(π_θ || π_ref) from samples of π_θ, and the KL penalty loss.
 
-Shape letters: B responses in the batch, T response tokens.
+Shape letters (as in jax_rlvr/__init__.py): B responses in the batch, T response tokens.
 
 With d = log π_θ(y) - log π_ref(y) for a sampled token y (Schulman, "Approximating KL divergence"):
   k1 = d                       unbiased, high variance, can be negative;

@@ -1,6 +1,7 @@
 """The clipped policy-gradient surrogate of GRPO / DAPO and its loss aggregations.
 
-Shape letters: B responses in the (micro-)batch, T response tokens (padded length).
+Shape letters (as in jax_rlvr/__init__.py): B responses in the (micro-)batch, T response tokens
+(padded length).
 
 Conventions shared by every function here:
 - ``mask_BT`` is 1 (or True) on response tokens and 0 on padding; it is binarised with ``> 0``.

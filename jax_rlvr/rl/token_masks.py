@@ -1,6 +1,6 @@
 """Token selection: covariance, Clip-Cov, KL-Cov, Rand-Pos-Clip and the 80/20 rule.
 
-Shape letters: B responses in the batch, T response tokens.
+Shape letters (as in jax_rlvr/__init__.py): B responses in the batch, T response tokens.
 
 Every function is pure and jittable; hyper-parameters may be traced scalars unless marked static.
 Conventions:

@@ -1,7 +1,7 @@
 """Numerical tests of the Flax NNX policy against a NumPy reference and against itself.
 
-Shape letters as in jax_rlvr/models/policy.py: B batch, T tokens, D embed, N heads, K kv heads,
-H head_dim, V vocab.
+Shape letters as in jax_rlvr/__init__.py: B rows, T tokens, D, A query heads, K key/value heads,
+E = A / K query heads per key/value head, H, V.
 """
 
 import jax
@@ -136,7 +136,7 @@ def _np_forward(model: Policy, tokens_T, mask_T):
   real = mask_T.astype(bool)
   pos = np.maximum(np.cumsum(mask_T) - 1, 0).astype(np.float64)
   x = p[("embed",)][tokens_T]
-  T, G = len(tokens_T), cfg.num_heads // cfg.num_kv_heads
+  T, E = len(tokens_T), cfg.num_heads // cfg.num_kv_heads
   allowed = np.tril(np.ones((T, T), bool)) & real[None, :]
   for i in range(cfg.num_layers):
     w = {k[2:]: v for k, v in p.items() if k[:2] == ("blocks", i)}
@@ -149,11 +149,11 @@ def _np_forward(model: Policy, tokens_T, mask_T):
     q, k = _np_rope(q, pos, _np_inv_freq(cfg)), _np_rope(k, pos, _np_inv_freq(cfg))
     heads = []
     for n in range(cfg.num_heads):
-      scores = q[:, n] @ k[:, n // G].T / np.sqrt(cfg.head_dim)
+      scores = q[:, n] @ k[:, n // E].T / np.sqrt(cfg.head_dim)
       scores = np.where(allowed, scores, -np.inf)
       scores = np.where(allowed.any(-1, keepdims=True), scores, 0.0)  # all-padding rows
       probs = np.exp(scores - scores.max(-1, keepdims=True))
-      heads.append((probs / probs.sum(-1, keepdims=True)) @ v[:, n // G])
+      heads.append((probs / probs.sum(-1, keepdims=True)) @ v[:, n // E])
     x = x + np.einsum("tnh,nhd->td", np.stack(heads, 1), w[("attn", "o")])
     h = _np_rms(x, w[("mlp_norm", "scale")], cfg.norm_eps)
     gate = h @ w[("mlp", "gate")]
@@ -325,18 +325,18 @@ def test_qkv_bias_is_used_and_zero_bias_equals_no_bias():
 
 @pytest.mark.parametrize("qkv_bias", [False, True])
 def test_gqa_equals_mha_with_repeated_kv_weights(qkv_bias):
-  """Query head n must read kv head n // G; an MHA copy with repeated k/v heads checks it."""
+  """Query head n must read kv head n // E; an MHA copy with repeated k/v heads checks it."""
   family = "qwen2" if qkv_bias else "llama"
   gqa = _make(CFG.replace(qkv_bias=qkv_bias, family=family))
-  G = CFG.num_heads // CFG.num_kv_heads
+  E = CFG.num_heads // CFG.num_kv_heads
   mha = _abstract(CFG.replace(num_kv_heads=CFG.num_heads, qkv_bias=qkv_bias, family=family))
   gqa_params = _params(gqa)
   for path, var in _params(mha).items():
     value = gqa_params[path].get_value()
     if path[-1] in ("k", "v"):
-      value = jnp.repeat(value, G, axis=1)
+      value = jnp.repeat(value, E, axis=1)
     elif path[-1] in ("k_bias", "v_bias"):
-      value = jnp.repeat(value, G, axis=0)
+      value = jnp.repeat(value, E, axis=0)
     var.set_value(value)
   tokens, mask = _left_pad(_prompts([4, 7]))
   out_gqa = _logits(gqa, tokens, mask)
@@ -346,7 +346,7 @@ def test_gqa_equals_mha_with_repeated_kv_weights(qkv_bias):
   # Tiling instead of repeating pairs the heads wrongly and must change the output.
   for path, var in _params(mha).items():
     if path[-1] in ("k", "v"):
-      var.set_value(jnp.tile(gqa_params[path].get_value(), (1, G, 1)))
+      var.set_value(jnp.tile(gqa_params[path].get_value(), (1, E, 1)))
   out_tiled = _logits(mha, tokens, mask)
   assert np.abs(out_tiled[real] - out_gqa[real]).max() > 1e-2
 
