@@ -36,11 +36,15 @@ def run_choices(model_config: ml_collections.ConfigDict) -> dict:
 
 
 def sampling_config(
-  config: ml_collections.ConfigDict, tokenizer: Tokenizer, *, evaluation: bool = False
+  config: ml_collections.ConfigDict,
+  *,
+  eos_ids: tuple[int, ...],
+  pad_id: int,
+  evaluation: bool = False,
 ) -> sampling.SamplingConfig:
   """The rollout's sampling settings (rollout.*: G = rollout.group_size samples per prompt), or
   with `evaluation` the eval's (eval.*: eval.k samples, no top-k). Both generate at most
-  rollout.max_new_tokens tokens and stop at any of the tokenizer's eos ids."""
+  rollout.max_new_tokens tokens and stop at any of `eos_ids` (a tokenizer's `eos_ids`)."""
   c = config.eval if evaluation else config.rollout
   return sampling.SamplingConfig(
     max_new_tokens=config.rollout.max_new_tokens,
@@ -48,8 +52,8 @@ def sampling_config(
     top_p=c.top_p,
     top_k=0 if evaluation else c.top_k,
     num_samples=c.k if evaluation else c.group_size,
-    eos_id=tokenizer.eos_ids,
-    pad_id=tokenizer.pad_id,
+    eos_id=eos_ids,
+    pad_id=pad_id,
   )
 
 

@@ -127,7 +127,9 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   docstring, and num_prompts.
   """
   c = config.eval
-  sampling_config = components.sampling_config(config, tokenizer, evaluation=True)
+  sampling_config = components.sampling_config(
+    config, eos_ids=tokenizer.eos_ids, pad_id=tokenizer.pad_id, evaluation=True
+  )
   prompts = list(records["prompt"])[: c.num_prompts]
   answers = list(records["answer"])[: c.num_prompts]
   mesh = jax.tree.leaves(params)[0].sharding.mesh

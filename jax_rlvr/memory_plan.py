@@ -216,14 +216,8 @@ def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | 
   cfg = model_config(config, num_layers).replace(remat=False)
   graphdef, params = abstract_params(cfg, mesh)
   r = config.rollout
-  sampling_config = sampling.SamplingConfig(
-    max_new_tokens=r.max_new_tokens,
-    temperature=r.temperature,
-    top_p=r.top_p,
-    top_k=r.top_k,
-    num_samples=r.group_size,
-    eos_id=cfg.vocab_size - 1,
-  )
+  # No tokenizer here: any id stands for EOS, the compiled program is the same.
+  sampling_config = components.sampling_config(config, eos_ids=(cfg.vocab_size - 1,), pad_id=0)
   prompts = _sds(
     (r.prompts_per_step, config.data.max_prompt_len), jnp.int32, sharding.batch_sharding(mesh)
   )

@@ -123,7 +123,9 @@ class Trainer:
     self.warmup_optimizer = train_state_lib.warmup_optimizer(config)
     self.rl_optimizer = train_state_lib.rl_optimizer(config)
     self.hp = rl_step_lib.RLHyperParams.from_config(config)
-    self.sampling_config = components.sampling_config(config, self.tokenizer)
+    self.sampling_config = components.sampling_config(
+      config, eos_ids=self.tokenizer.eos_ids, pad_id=self.tokenizer.pad_id
+    )
     self.initial_state = train_state_lib.init_state(
       config, params, self.warmup_optimizer, self.hp, self.mesh
     )

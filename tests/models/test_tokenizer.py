@@ -37,7 +37,10 @@ def test_sampling_config_takes_the_rollout_or_eval_fields_and_every_eos(tmp_path
   config = default_config.get_config()
   config.rollout.temperature, config.rollout.top_p, config.rollout.top_k = 0.9, 0.95, 7
   config.eval.temperature, config.eval.top_p, config.eval.k = 0.6, 0.8, 5
-  s = components.sampling_config(config, _hf_dir(tmp_path, [2]), evaluation=evaluation)
+  tokenizer = _hf_dir(tmp_path, [2])
+  s = components.sampling_config(
+    config, eos_ids=tokenizer.eos_ids, pad_id=tokenizer.pad_id, evaluation=evaluation
+  )
   assert s.max_new_tokens == config.rollout.max_new_tokens
   assert s.eos_ids == (1, 2) and s.pad_id == 0
   if evaluation:
