@@ -228,6 +228,7 @@ class Trainer:
     )
     key = jax.random.fold_in(jax.random.wrap_key_data(state.key), step)
     prompt_tokens, prompt_mask = self.shard_batch((prompt_tokens, prompt_mask))
+    t_generate = time.perf_counter()
     out = sampling.generate(
       self.graphdef,
       state.params,
@@ -253,6 +254,7 @@ class Trainer:
     groups_QG = rewards.reshape(-1, c.rollout.group_size)
     host_metrics = {
       "time_sample_s": t1 - t0,
+      "time_generate_s": t1 - t_generate,  # the compiled sampler, up to its tokens on the host
       "time_grade_s": time.perf_counter() - t1,
       "mixed_groups": float(np.mean(groups_QG.max(1) > groups_QG.min(1))),
     }
@@ -339,6 +341,7 @@ class Trainer:
     silent_steps = 0  # consecutive GRPO steps whose every group had equal rewards
     try:
       while int(state.step) < total:
+        t_step = time.perf_counter()
         step = int(state.step)
         if step < c.warmup.steps:
           state, metrics = self._warmup_step(state, self.warmup_batch())
@@ -362,6 +365,8 @@ class Trainer:
           rl_steps = step + 1 - c.warmup.steps
           if c.eval.every and rl_steps % c.eval.every == 0 and step + 1 < total:
             self._log_eval(eval_writer, step + 1, state)
+        # Up to here: everything but the metrics write and the checkpoint save.
+        metrics["time_step_s"] = time.perf_counter() - t_step
         try:
           self._check_finite(metrics, step + 1)
           writer.write(step + 1, metrics)
@@ -427,7 +432,20 @@ class Trainer:
       out["initial_entropy"] = float(np.mean([r["entropy"] for r in rl[:5]]))
       out["final_entropy"] = float(np.mean([r["entropy"] for r in rl[-5:]]))
       out["final_pos_weight"] = rl[-1]["pos_weight"]
+      out["host_time_share"] = host_time_share(rl)
     return out
+
+
+def host_time_share(rl_records: list[dict]) -> float:
+  """Median over GRPO steps of the share of a step's time spent outside the compiled sampler, update
+  and probe: encoding prompts, decoding and grading responses, metrics. The median leaves out the
+  compiling first step and the steps that also evaluate."""
+  shares = [
+    1 - (r["time_generate_s"] + r["time_train_s"] + r.get("time_probe_s", 0.0)) / r["time_step_s"]
+    for r in rl_records
+    if "time_step_s" in r  # absent in metrics written before it was recorded
+  ]
+  return float(np.median(shares)) if shares else float("nan")
 
 
 # Consecutive steps without a learning signal before the loop warns (once per streak).
@@ -483,6 +501,10 @@ def format_summary(summary: dict, workdir: str) -> str:
       f"{summary['final_entropy']:.3f}   (first -> last 5 GRPO steps)"
     )
     lines.append(f"  final λ         {summary['final_pos_weight']:.2f}")
+    lines.append(
+      f"  host time       {summary['host_time_share']:.1%} of a GRPO step (median; outside the "
+      "compiled sampler and update)"
+    )
   lines.append(
     f"  metrics: {workdir}/metrics.jsonl, eval: {workdir}/eval.jsonl, plots: {workdir}/plots/"
   )

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from scipy import stats
 
+from jax_rlvr import sampling
 from jax_rlvr.models.config import get_preset
 from jax_rlvr.models.policy import Policy
 from jax_rlvr.models.scoring import response_logprobs
@@ -204,6 +206,52 @@ def test_truncation_limits(policy, prompts):
   token_logit = np.take_along_axis(logits, out.response_tokens_BN[..., None], axis=-1)
   rank = (logits > token_logit).sum(-1)
   assert rank.max() < k and len(np.unique(rank)) == k  # all of the top k occur, nothing else
+
+
+@pytest.mark.parametrize("num_candidates", [700, 40])  # 3 blocks, the last one padded; 1 block
+def test_draw_matches_its_distribution(num_candidates):
+  """Chi-square of 40,000 draws against the exact probabilities, with excluded (-inf) candidates
+  never drawn, including a whole block of them at the end."""
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=num_candidates) * 2.0
+  logits[rng.random(num_candidates) < 0.2] = -np.inf
+  logits[-num_candidates // 4 :] = -np.inf
+  logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32))
+  draws = 40_000
+  choice = jax.jit(sampling.draw_categorical)(
+    jax.random.key(3), jnp.broadcast_to(logp, (draws, num_candidates))
+  )
+  counts = np.bincount(np.asarray(choice), minlength=num_candidates)
+  assert counts.shape == (num_candidates,) and counts[np.isinf(logits)].sum() == 0
+  expected = draws * np.exp(np.asarray(logp, np.float64))
+  big = expected >= 5  # the chi-square approximation needs >= 5 per bin: pool the rest
+  small = ~big & (expected > 0)
+  observed = np.append(counts[big], counts[small].sum())
+  expected = np.append(expected[big], expected[small].sum())
+  if expected[-1] == 0:
+    observed, expected = observed[:-1], expected[:-1]
+  assert stats.chisquare(observed, expected * draws / expected.sum()).pvalue > 1e-3
+
+
+def test_draw_resolves_small_masses_in_other_blocks():
+  """A candidate with 1e-3 of the mass, alone in the second block, is drawn at its rate."""
+  logits = np.full(300, -np.inf)
+  logits[0], logits[299] = 0.0, np.log(1e-3 / (1 - 1e-3))
+  draws = 100_000
+  logp = jax.nn.log_softmax(jnp.asarray(logits, jnp.float32))
+  choice = np.asarray(
+    jax.jit(sampling.draw_categorical)(jax.random.key(0), jnp.broadcast_to(logp, (draws, 300)))
+  )
+  assert set(np.unique(choice)) == {0, 299}
+  assert stats.binomtest(int((choice == 299).sum()), draws, 1e-3).pvalue > 1e-3
+
+
+def test_inverse_cdf_picks_only_positive_weights():
+  # Zero weights before, between and after the positive ones, at the extreme uniforms 0 and 1-.
+  weights = jnp.asarray([[0.3, 0.7, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+  u = jnp.full((3,), np.nextafter(np.float32(1), np.float32(0)))
+  np.testing.assert_array_equal(sampling._inverse_cdf(weights, u), [1, 0, 2])
+  np.testing.assert_array_equal(sampling._inverse_cdf(weights, jnp.zeros(3)), [0, 0, 2])
 
 
 def test_generate_under_outer_jit_and_param_split(policy, prompts):

@@ -47,6 +47,8 @@ REQUIRED_METRICS = (
   "time_sample_s",
   "time_grade_s",
   "time_train_s",
+  "time_generate_s",
+  "time_step_s",
   "logp_mismatch",
   "mixed_groups",
   "logp_mismatch_max",
@@ -96,6 +98,9 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
     # Binary rewards: the mean reward is the fraction of the P·G responses graded correct.
     assert record["reward_mean"] == pytest.approx(record["accuracy"])
     assert record["accuracy"] * rows == pytest.approx(round(record["accuracy"] * rows))
+    # The compiled parts are timed inside the step's own time.
+    assert 0 < record["time_generate_s"] <= record["time_sample_s"] < record["time_step_s"]
+    assert record["time_generate_s"] + record["time_train_s"] < record["time_step_s"]
     # At temperature 1 without top-k / top-p, the trainer's, the policy's and the sampled
     # distribution's token entropies are one number.
     assert config.rollout.temperature == 1.0 and config.rollout.top_k == 0
@@ -115,6 +120,7 @@ def test_smoke_run_writes_metrics_eval_plots(smoke_run):
     assert json.load(f)["rollout"]["group_size"] == config.rollout.group_size
   with open(os.path.join(workdir, "summary.json")) as f:
     assert json.load(f) == summary
+  assert 0 < summary["host_time_share"] < 1
   # The overview draws reward, accuracy, entropy and λ (C0) in their own panels, and eval avg@k
   # (C1, over the training accuracy when both are 0) on accuracy's.
   overview = plt.imread(os.path.join(workdir, "plots", "overview.png"))[..., :3]
