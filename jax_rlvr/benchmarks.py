@@ -478,7 +478,8 @@ def compare(
   model: a preset name (random weights, saved to a temporary HF directory), an HF checkpoint
     directory or `packaged:NAME`.
   rl_config: rl.* / optim.* of the GRPO update; its rollout.group_size is set to `train_rows`.
-  train_rows × train_len: the training tokens, the first train_len // 2 a shared prompt.
+  train_rows × train_len: the training tokens, the first train_len // 2 a shared prompt;
+    train_rows = 0 skips the training rows.
   peers: include transformers / PyTorch (skipped when they are not installed).
   """
   timer = functools.partial(
@@ -522,6 +523,8 @@ def compare(
     if peers:
       add(hf_sample(hf_model, prompts_BP, new_tokens, timer))
 
+  if train_rows == 0:  # sampling rows only
+    return records
   train_prompt_len = train_len // 2
   rollout = _rollout(
     policy, rng.integers(0, vocab, (1, train_prompt_len)), train_rows, train_len - train_prompt_len

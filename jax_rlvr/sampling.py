@@ -176,13 +176,14 @@ def _choose_tokens(logits_BV, key, config: SamplingConfig):
     sample_entropy_B = jnp.zeros(tokens_B.shape, jnp.float32)
   else:
     cand_logits_BC, ids_BC = sampling_logits(logits_BV, config)
-    cand_logp_BC = jax.nn.log_softmax(cand_logits_BC, axis=-1)
+    if ids_BC is None and config.temperature == 1.0:
+      # The plain policy: no second pass over the vocabulary.
+      cand_logp_BC, sample_entropy_B = logp_BV, entropy_B
+    else:
+      cand_logp_BC = jax.nn.log_softmax(cand_logits_BC, axis=-1)
+      sample_entropy_B = scoring.entropy_from_logp(cand_logp_BC)
     choice_B = draw_categorical(key, cand_logp_BC)
     sample_logp_B = _take(cand_logp_BC, choice_B)
-    if ids_BC is None and config.temperature == 1.0:
-      sample_entropy_B = entropy_B  # the plain policy: no second pass over the vocabulary
-    else:
-      sample_entropy_B = scoring.entropy_from_logp(cand_logp_BC)
     tokens_B = choice_B if ids_BC is None else _take(ids_BC, choice_B)
     tokens_B = tokens_B.astype(jnp.int32)
   return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B, sample_entropy_B

@@ -59,7 +59,9 @@ _SHARE = flags.DEFINE_bool(
   "share_prompts", False, "update: rl.share_prompts (each group's prompt computed once)."
 )
 _BATCHES = flags.DEFINE_list("batches", ["1", "8", "32", "64"], "compare: sampling batch sizes.")
-_TRAIN_ROWS = flags.DEFINE_integer("train_rows", 8, "compare: rows of the training steps (R).")
+_TRAIN_ROWS = flags.DEFINE_integer(
+  "train_rows", 8, "compare: rows of the training steps (R); 0 skips them."
+)
 _TRAIN_LEN = flags.DEFINE_integer("train_len", 128, "compare: tokens per training row (L).")
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 1024, "compare: n of the n^3 matmul peak.")
 _THRESHOLD = flags.DEFINE_float(

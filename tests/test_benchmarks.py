@@ -256,3 +256,20 @@ def test_compare_runs_both_peers_on_the_same_work():
   for r in samples + steps:
     assert r["pct_peak"] == pytest.approx(100 * r["gflops"] / peak)
   assert f"{records[0]['params'] / 1e6:.1f} M parameters" in benchmarks.markdown_table(records)
+
+
+def test_compare_without_training_rows_measures_sampling_only():
+  records = benchmarks.compare(
+    common.base_config(),
+    model="tiny",
+    batches=(2,),
+    new_tokens=3,
+    prompt_len=2,
+    train_rows=0,
+    repeats=1,
+    matmul_size=32,
+    max_retimes=0,
+    peers=False,
+  )
+  assert [r["bench"] for r in records] == ["setup", "matmul_peak", "sample"]
+  assert "sampling vs transformers" in benchmarks.markdown_table(records)
