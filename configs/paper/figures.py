@@ -61,11 +61,12 @@ FIGURES = {
 }
 # The real scale (SmolLM2-135M-Instruct on this CPU, ~25 min a run) runs the paper's central
 # directions only: GRPO collapse, the one-sign ablations, Clip-Higher at N = 4, and the two
-# controllers that hold entropy (δ = the starting entropy).
+# controllers that hold entropy (δ = the starting entropy); calibration reuses runs of the others.
 REAL_FIGURES = {
   "signs": ["grpo", "adv_nonneg_only", "adv_nonpos_only"],
   "clipping": ["offpolicy_n4", "clip_higher"],
   "methods": ["grpo", "ada_ent_reg_init", "pos_adv_entropy_guided"],
+  "calibration": ["grpo", "adv_nonneg_only", "adv_nonpos_only", "clip_higher"],
 }
 REAL_FIGURES["table"] = list(dict.fromkeys(n for runs in REAL_FIGURES.values() for n in runs))
 
