@@ -186,6 +186,41 @@ def matmul_peak(timer: Timer, size: int = 1024, calls: int = 8) -> dict:
   }
 
 
+def read_bandwidth(timer: Timer, megabytes: int = 512, calls: int = 4) -> dict:
+  """GB/s at which jax reads memory: a jitted sum over an f32 array of `megabytes`, `calls` sums
+  per timed region. A decode step reads every weight once, so this bounds small-batch sampling."""
+  x = jnp.ones((megabytes * 2**20 // 4,), jnp.float32)
+  start = time.perf_counter()
+  total = jax.jit(jnp.sum).lower(x).compile()
+  compile_s = time.perf_counter() - start
+  jax.block_until_ready(total(x))
+
+  def run():
+    for _ in range(calls):
+      out = total(x)
+    jax.block_until_ready(out)
+
+  timing = timer(run)
+  return {
+    "bench": "read_bandwidth",
+    "peer": JAX,
+    "megabytes": megabytes,
+    "calls": calls,
+    "seconds": timing.seconds,
+    "gb_per_s": x.nbytes * calls / timing.seconds / 1e9,
+    "compile_s": compile_s,
+    **_noise(timing),
+  }
+
+
+def sampling_roofline(params: int, batch: int, peak_gflops: float, gb_per_s: float) -> float:
+  """New tokens / s a decode step could reach at most: it reads the f32 weights once (4 · params
+  bytes at `gb_per_s`) and computes 2 · params FLOPs per row (at `peak_gflops`), whichever takes
+  longer. Attention and the KV cache are left out (small at these lengths)."""
+  step_s = max(4 * params / (gb_per_s * 1e9), 2 * params * batch / (peak_gflops * 1e9))
+  return batch / step_s
+
+
 def jax_sample(policy: Policy, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
   """New tokens / s of `sampling.generate` (prefill + KV-cache decode), every row forced to N."""
   graphdef, params = nnx.split(policy)
@@ -467,6 +502,7 @@ def compare(
   train_len: int = 128,
   repeats: int = 3,
   matmul_size: int = 1024,
+  bandwidth_mb: int = 512,
   threshold: float = 0.2,
   max_retimes: int = 3,
   seed: int = 0,
@@ -478,6 +514,7 @@ def compare(
   model: a preset name (random weights, saved to a temporary HF directory), an HF checkpoint
     directory or `packaged:NAME`.
   rl_config: rl.* / optim.* of the GRPO update; its rollout.group_size is set to `train_rows`.
+  bandwidth_mb: the array read to measure memory bandwidth (sampling's roofline).
   train_rows × train_len: the training tokens, the first train_len // 2 a shared prompt;
     train_rows = 0 skips the training rows.
   peers: include transformers / PyTorch (skipped when they are not installed).
@@ -500,6 +537,12 @@ def compare(
   def add(record):
     if "gflops" in record and record["bench"] != "matmul_peak":
       record["pct_peak"] = 100 * record["gflops"] / records[1]["gflops"]
+    if record["bench"] == "sample":
+      roofline = sampling_roofline(
+        records[0]["params"], record["batch"], records[1]["gflops"], records[2]["gb_per_s"]
+      )
+      record["roofline_tokens_per_s"] = roofline
+      record["pct_roofline"] = 100 * record["tokens_per_s"] / roofline
     records.append(record)
     emit(record)
 
@@ -516,6 +559,7 @@ def compare(
     }
   )
   add(matmul_peak(timer, matmul_size))
+  add(read_bandwidth(timer, bandwidth_mb))
   rng = np.random.default_rng(seed)
   for batch in batches:
     prompts_BP = rng.integers(0, vocab, (batch, prompt_len))
@@ -604,6 +648,35 @@ def markdown_table(records: Sequence[dict]) -> str:
       f"| f32 matmul peak ({peak['size']}³, jax) | {peak['gflops']:.1f} GFLOP/s | | | 100% | "
       f"| {_cell(peak, 'others_cores_max', '.2f')} | {'yes' if peak['contended'] else 'no'} |"
     )
+  bandwidth = _find(records, bench="read_bandwidth")
+  if bandwidth is not None:
+    lines.append(
+      f"| f32 read bandwidth (sum over {bandwidth['megabytes']} MB, jax) "
+      f"| {bandwidth['gb_per_s']:.1f} GB/s | | | | "
+      f"| {_cell(bandwidth, 'others_cores_max', '.2f')} "
+      f"| {'yes' if bandwidth['contended'] else 'no'} |"
+    )
+  samples = [r for r in records if r["bench"] == "sample" and r["peer"] == JAX]
+  if samples and bandwidth is not None:
+    lines += [
+      "",
+      "Sampling against its roofline: a decode step reads every f32 weight once (at the measured "
+      "bandwidth) and computes 2 · params FLOPs per row (at the measured peak), whichever is "
+      "slower.",
+      "",
+      "| batch | roofline | bound by | jax_rlvr % of roofline | peer % of roofline |",
+      "|---|---|---|---|---|",
+    ]
+    for ours in samples:
+      peer = _find(records, bench="sample", peer=TRANSFORMERS, batch=ours["batch"])
+      compute_bound = ours["roofline_tokens_per_s"] < (
+        ours["batch"] * bandwidth["gb_per_s"] * 1e9 / (4 * setup["params"])
+      )
+      lines.append(
+        f"| {ours['batch']} | {ours['roofline_tokens_per_s']:.1f} tok/s "
+        f"| {'matmul peak' if compute_bound else 'weight reads'} "
+        f"| {_cell(ours, 'pct_roofline', '.0f', '%')} | {_cell(peer, 'pct_roofline', '.0f', '%')} |"
+      )
   lines += ["", "| measurement | compile (jax_rlvr) / warm-up call (peer), s |", "|---|---|"]
   for r in records[1:]:
     what = " ".join(
@@ -621,4 +694,6 @@ def _shape(record: dict) -> str:
     return f"batch {record['batch']}"
   if record["bench"] == "train_step":
     return f"{record['rows']} × {record['length']}"
+  if record["bench"] == "read_bandwidth":
+    return f"{record['megabytes']} MB"
   return f"{record['size']}³"

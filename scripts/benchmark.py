@@ -64,6 +64,9 @@ _TRAIN_ROWS = flags.DEFINE_integer(
 )
 _TRAIN_LEN = flags.DEFINE_integer("train_len", 128, "compare: tokens per training row (L).")
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 1024, "compare: n of the n^3 matmul peak.")
+_BANDWIDTH_MB = flags.DEFINE_integer(
+  "bandwidth_mb", 512, "compare: MB read to measure memory bandwidth (sampling's roofline)."
+)
 _THRESHOLD = flags.DEFINE_float(
   "threshold", 0.2, "compare: others' CPU cores above which a timed region is re-timed."
 )
@@ -162,7 +165,8 @@ def bench_compare() -> None:
   config.rl.micro_batches = 1 if _MICRO.value is None else _MICRO.value
   config.rl.mini_batches = _MINI.value
   config.rl.old_logp = _OLD_LOGP.value
-  config_validation.validate_config(config, num_devices=1)
+  if _TRAIN_ROWS.value:  # the GRPO update's settings; 0 rows: sampling only
+    config_validation.validate_config(config, num_devices=1)
   records = benchmarks.compare(
     config,
     model=_MODEL.value or "smollm2-135m-shape",
@@ -173,6 +177,7 @@ def bench_compare() -> None:
     train_len=_TRAIN_LEN.value,
     repeats=_REPEATS.value,
     matmul_size=_MATMUL_SIZE.value,
+    bandwidth_mb=_BANDWIDTH_MB.value,
     threshold=_THRESHOLD.value,
     max_retimes=_MAX_RETIMES.value,
     seed=_SEED.value,

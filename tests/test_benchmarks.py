@@ -234,13 +234,15 @@ def test_compare_runs_both_peers_on_the_same_work():
     train_len=8,
     repeats=1,
     matmul_size=64,
+    bandwidth_mb=4,
     max_retimes=0,
     emit=lines.append,
   )
   assert lines == records
-  assert [(r["bench"], r.get("peer")) for r in records[:2]] == [
+  assert [(r["bench"], r.get("peer")) for r in records[:3]] == [
     ("setup", None),
     ("matmul_peak", "jax_rlvr"),
+    ("read_bandwidth", "jax_rlvr"),
   ]
   peak = records[1]["gflops"]
   samples = [r for r in records if r["bench"] == "sample"]
@@ -255,6 +257,9 @@ def test_compare_runs_both_peers_on_the_same_work():
   assert all(r["tokens"] == 16 for r in steps)
   for r in samples + steps:
     assert r["pct_peak"] == pytest.approx(100 * r["gflops"] / peak)
+  for r in samples:
+    assert r["pct_roofline"] == pytest.approx(100 * r["tokens_per_s"] / r["roofline_tokens_per_s"])
+  assert "| 2 | " in benchmarks.markdown_table(records).split("roofline")[-1]
   assert f"{records[0]['params'] / 1e6:.1f} M parameters" in benchmarks.markdown_table(records)
 
 
@@ -268,8 +273,16 @@ def test_compare_without_training_rows_measures_sampling_only():
     train_rows=0,
     repeats=1,
     matmul_size=32,
+    bandwidth_mb=4,
     max_retimes=0,
     peers=False,
   )
-  assert [r["bench"] for r in records] == ["setup", "matmul_peak", "sample"]
+  assert [r["bench"] for r in records] == ["setup", "matmul_peak", "read_bandwidth", "sample"]
   assert "sampling vs transformers" in benchmarks.markdown_table(records)
+
+
+def test_sampling_roofline_is_the_slower_of_weight_reads_and_compute():
+  # 1e8 params: 0.4 GB of weights at 10 GB/s is 40 ms a step; 2e8 FLOPs per row at 100 GFLOP/s
+  # is 2 ms a row. Batch 4: bound by the reads (100 tok/s); batch 64: by compute (500 tok/s).
+  assert benchmarks.sampling_roofline(10**8, 4, 100.0, 10.0) == pytest.approx(100.0)
+  assert benchmarks.sampling_roofline(10**8, 64, 100.0, 10.0) == pytest.approx(500.0)
