@@ -159,21 +159,27 @@ def _record(timing: Timing, *, tokens: int, flops_per_token: float, **fields) ->
 # --- the measurements ----------------------------------------------------------------------------
 
 
+def _timed_calls(timer: Timer, fn, *args, calls: int) -> tuple[Timing, float]:
+  """(timing, compile seconds) of `calls` back-to-back calls of jitted `fn(*args)` per timed
+  region (long enough for the load reading); compiled ahead and called once untimed."""
+  start = time.perf_counter()
+  compiled = jax.jit(fn).lower(*args).compile()
+  compile_s = time.perf_counter() - start
+  jax.block_until_ready(compiled(*args))
+
+  def run():
+    for _ in range(calls):
+      out = compiled(*args)
+    jax.block_until_ready(out)
+
+  return timer(run), compile_s
+
+
 def matmul_peak(timer: Timer, size: int = 1024, calls: int = 8) -> dict:
   """f32 GFLOP/s of a jitted [n, n] @ [n, n] in jax; each timed region runs `calls` products so
   that it is long enough for the load reading."""
   a, b = jax.random.normal(jax.random.key(0), (2, size, size), jnp.float32)
-  start = time.perf_counter()
-  product = jax.jit(jnp.matmul).lower(a, b).compile()
-  compile_s = time.perf_counter() - start
-  jax.block_until_ready(product(a, b))
-
-  def run():
-    for _ in range(calls):
-      out = product(a, b)
-    jax.block_until_ready(out)
-
-  timing = timer(run)
+  timing, compile_s = _timed_calls(timer, jnp.matmul, a, b, calls=calls)
   return {
     "bench": "matmul_peak",
     "peer": JAX,
@@ -190,17 +196,7 @@ def read_bandwidth(timer: Timer, megabytes: int = 512, calls: int = 4) -> dict:
   """GB/s at which jax reads memory: a jitted sum over an f32 array of `megabytes`, `calls` sums
   per timed region. A decode step reads every weight once, so this bounds small-batch sampling."""
   x = jnp.ones((megabytes * 2**20 // 4,), jnp.float32)
-  start = time.perf_counter()
-  total = jax.jit(jnp.sum).lower(x).compile()
-  compile_s = time.perf_counter() - start
-  jax.block_until_ready(total(x))
-
-  def run():
-    for _ in range(calls):
-      out = total(x)
-    jax.block_until_ready(out)
-
-  timing = timer(run)
+  timing, compile_s = _timed_calls(timer, jnp.sum, x, calls=calls)
   return {
     "bench": "read_bandwidth",
     "peer": JAX,
