@@ -137,27 +137,28 @@ def draw_categorical(key, logp_BC: jax.Array) -> jax.Array:
   one cumsum over all C, so neither the cumsum's rounding nor one uniform's 2^-24 resolution is
   spread over 49k candidates.
   """
-  B, C = logp_BC.shape
-  b = min(_DRAW_BLOCK, C)
-  K = -(-C // b)
-  probs_BKb = jnp.pad(jnp.exp(logp_BC), ((0, 0), (0, K * b - C))).reshape(B, K, b)
+  rows, size = logp_BC.shape
+  block = min(_DRAW_BLOCK, size)
+  blocks = -(-size // block)
+  blocked = jnp.pad(jnp.exp(logp_BC), ((0, 0), (0, blocks * block - size)))
+  blocked = blocked.reshape(rows, blocks, block)  # [B, blocks, block]
   block_key, within_key = jax.random.split(key)
-  block_B = _inverse_cdf(probs_BKb.sum(axis=-1), jax.random.uniform(block_key, (B,)))
-  in_block_Bb = jnp.take_along_axis(probs_BKb, block_B[:, None, None], axis=1)[:, 0]
-  return block_B * b + _inverse_cdf(in_block_Bb, jax.random.uniform(within_key, (B,)))
+  block_B = _inverse_cdf(blocked.sum(axis=-1), jax.random.uniform(block_key, (rows,)))
+  in_block = jnp.take_along_axis(blocked, block_B[:, None, None], axis=1)[:, 0]
+  return block_B * block + _inverse_cdf(in_block, jax.random.uniform(within_key, (rows,)))
 
 
-def _inverse_cdf(weights_BK, u_B):
+def _inverse_cdf(weights, u_B):  # weights: [B, n]
   """The index k with cdf[k-1] <= u·total < cdf[k] per row (weights >= 0, some > 0; u in [0, 1)).
 
   The chosen k always has weight > 0: cdf rises at k. The threshold is kept below the total (exact
   f32 rounding already does so for u < 1; the bound guards reassociated arithmetic), so trailing
   zero weights are never chosen.
   """
-  cdf_BK = jnp.cumsum(weights_BK, axis=-1)
-  total_B = cdf_BK[:, -1]
+  cdf = jnp.cumsum(weights, axis=-1)
+  total_B = cdf[:, -1]
   threshold_B = jnp.minimum(u_B * total_B, jnp.nextafter(total_B, 0.0))
-  return jnp.sum(cdf_BK <= threshold_B[:, None], axis=-1, dtype=jnp.int32)
+  return jnp.sum(cdf <= threshold_B[:, None], axis=-1, dtype=jnp.int32)
 
 
 def _take(x_BV, ids_B):
