@@ -40,7 +40,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jax_rlvr import rl_step, sampling, train_state
+from jax_rlvr import compile_options, rl_step, sampling, train_state
 from jax_rlvr.models import Policy, count_params, get_preset, load_hf_checkpoint, save_hf_checkpoint
 from jax_rlvr.models.config import PRESETS
 from jax_rlvr.models.gguf_import import resolve_model_path
@@ -363,7 +363,8 @@ def jax_train_step(policy: Policy, tokens_RT: np.ndarray, timer: Timer, lr: floa
 
   state = [params, optimizer.init(params)]
   start = time.perf_counter()
-  compiled = jax.jit(step, donate_argnums=(0, 1)).lower(*state, tokens_RT).compile()
+  compiled = jax.jit(step, donate_argnums=(0, 1), compiler_options=compile_options.training())
+  compiled = compiled.lower(*state, tokens_RT).compile()
   compile_s = time.perf_counter() - start
 
   def run():

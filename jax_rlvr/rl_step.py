@@ -40,7 +40,7 @@ import ml_collections
 import optax
 from flax import nnx
 
-from jax_rlvr import sharding
+from jax_rlvr import compile_options, sharding
 from jax_rlvr.metrics import entropy_stats
 from jax_rlvr.models import scoring
 from jax_rlvr.rl import advantages as advantages_lib
@@ -424,4 +424,5 @@ def jit_update(graphdef, optimizer, hp: RLHyperParams, *, out_shardings=None, do
     functools.partial(update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp),
     out_shardings=out_shardings,
     donate_argnums=(0, 1, 2) if donate else (),
+    compiler_options=compile_options.training(),
   )

@@ -31,6 +31,7 @@ from flax import nnx
 
 from jax_rlvr import (
   checkpointing,
+  compile_options,
   components,
   config_validation,
   evaluate,
@@ -136,11 +137,13 @@ class Trainer:
       functools.partial(warmup_step, graphdef=self.graphdef, optimizer=self.warmup_optimizer),
       out_shardings=(self.state_shardings, None),
       donate_argnums=0,
+      compiler_options=compile_options.training(),
     )
     self._rl_update = jax.jit(
       functools.partial(rl_update, graphdef=self.graphdef, optimizer=self.rl_optimizer, hp=self.hp),
       out_shardings=(self.state_shardings, None),
       donate_argnums=0,
+      compiler_options=compile_options.training(),
     )
     self.checkpointer = checkpointing.Checkpointer(
       workdir,

@@ -15,6 +15,7 @@ FLOORS = (
   # Array, data, model and I/O libraries: nothing here knows of a run.
   (
     "jax_rlvr.config_fields",
+    "jax_rlvr.compile_options",
     "jax_rlvr.sharding",
     "jax_rlvr.distributed",
     "jax_rlvr.metric_writer",
