@@ -18,6 +18,7 @@ from jax_rlvr.models import (
   count_params,
   positions_from_mask,
 )
+from jax_rlvr.models import policy as policy_lib
 from jax_rlvr.models.policy import apply_rope, rope_inv_freq
 from tests.numerics import assert_f32_close
 
@@ -202,6 +203,26 @@ def test_chunked_attention_gradients_equal_the_xla_kernel_with_remat():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("num_kv_heads", [1, 2, 6])
+def test_one_query_attention_equals_the_library_kernel(dtype, num_kv_heads):
+  """T = 1 (`_decode_attention`) against jax.nn.dot_product_attention on the same inputs, with a
+  left-padded row, a row whose query slot precedes some real keys, and a fully masked row."""
+  B, S, A, H = 3, 9, 6, 16
+  keys = jax.random.split(jax.random.key(0), 3)
+  q = jax.random.normal(keys[0], (B, 1, A, H)).astype(dtype)
+  k, v = (jax.random.normal(key, (B, S, num_kv_heads, H)).astype(dtype) for key in keys[1:])
+  key_mask = np.ones((B, S), bool)
+  key_mask[0, :3] = False
+  key_mask[2] = False
+  for start in (5, 8):
+    got = policy_lib.attention(q, k, v, jnp.asarray(key_mask), start)
+    want = policy_lib._dot_product_attention(q, k, v, jnp.asarray(key_mask), start, "xla")
+    assert got.shape == want.shape == (B, 1, A, H) and got.dtype == dtype
+    tol = 1e-2 if dtype == jnp.bfloat16 else 1e-6
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), atol=tol)
+
+
 def test_unknown_attention_implementation_is_rejected():
   with pytest.raises(ValueError, match="attention="):
     CFG.replace(attention="flash")
@@ -224,7 +245,8 @@ def test_left_padded_batch_equals_each_prompt_alone():
 
 @pytest.mark.parametrize("attention", ["xla", "chunked"])
 def test_kv_cache_prefill_and_decode_equal_full_forward(attention):
-  # The cached path always uses the plain kernel; the full forward uses `attention`.
+  # The cached path uses the plain kernel (one query: `_decode_attention`); the full forward
+  # uses `attention`.
   cfg = CFG.replace(attention=attention, attention_chunk_size=2)
   model = _make(cfg)
   tokens, mask = _left_pad(_prompts([3, 6, 5]))
