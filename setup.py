@@ -28,7 +28,8 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-  "dev": ["pytest>=8", "ruff>=0.6"],
+  # pytest-xdist: scripts/run_tests.sh runs the suite in two processes (one per core here).
+  "dev": ["pytest>=8", "pytest-xdist>=3.8,<4", "ruff>=0.6"],
   # torch must be the local CPU build (pip install torch==2.13.0) before transformers.
   # accelerate: transformers' own GGUF loading, the reference of the GGUF conversion's parity test.
   "hf": ["torch==2.13.0", "transformers>=5.0,<6", "accelerate>=1.10,<2"],

@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh --tests
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-exec .venv/bin/python -m pytest -q tests "$@"
+# Two worker processes, one per core here: most tests are bound by single-threaded compilation.
+# Whole files go to one worker, so a file's module-scoped fixtures are built once.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadfile tests "$@"
