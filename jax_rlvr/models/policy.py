@@ -1,7 +1,7 @@
 """Flax NNX decoder-only transformer for the Llama and Qwen2 families, with a KV cache.
 
 Shape letters (as in jax_rlvr/__init__.py): B rows, T query tokens, S KV-cache slots, D, F, V, L,
-A query heads, K key/value heads, H, G samples per prompt, C queries per attention block,
+A query heads, K key/value heads, E = A / K, H, G samples per prompt, C queries per attention block,
 J attention blocks.
 
 Conventions:
@@ -127,23 +127,23 @@ def _allowed_keys(key_mask_BS, start, T: int):
 def _decode_attention(q_B1AH, k_BSKH, v_BSKH, key_mask_BS, start):
   """`_dot_product_attention` for one query a row (T = 1: a decode step), as products and sums.
 
-  XLA's CPU dot runs the grouped-query products of one query as B·K tiny [G, H] × [H, S] matrix
+  XLA's CPU dot runs the grouped-query products of one query as B·K tiny [E, H] × [H, S] matrix
   products; written as broadcast multiplies summed over H and then S they compile to a few
-  fused loops instead (a whole smollm2-135m-shape decode step 7-12% faster at batch 8-64,
+  fused loops instead (a whole smollm2-135m-shape decode step 8-14% faster at batch 8-64,
   docs/benchmarks.md). Same numerics: float32 scores and softmax, probabilities rounded to the
   values' dtype, masked scores at a large finite negative. Returns [B, 1, A, H] in q's dtype.
   """
   B, _, A, H = q_B1AH.shape
   K = k_BSKH.shape[2]
   f32 = jnp.float32
-  q_B1KGH = q_B1AH.reshape(B, 1, K, A // K, H).astype(f32) * f32(H**-0.5)
-  scores_BSKG = jnp.sum(q_B1KGH * k_BSKH[:, :, :, None].astype(f32), axis=-1)
+  q_B1KEH = q_B1AH.reshape(B, 1, K, A // K, H).astype(f32) * f32(H**-0.5)
+  scores_BSKE = jnp.sum(q_B1KEH * k_BSKH[:, :, :, None].astype(f32), axis=-1)
   allowed_BS11 = _allowed_keys(key_mask_BS, start, 1)[:, 0, :, None, None]
   large_negative = f32(-0.7 * jnp.finfo(f32).max)
-  probs_BSKG = jax.nn.softmax(jnp.where(allowed_BS11, scores_BSKG, large_negative), axis=1)
-  probs_BSKG = probs_BSKG.astype(v_BSKH.dtype).astype(f32)
-  out_BKGH = jnp.sum(probs_BSKG[..., None] * v_BSKH[:, :, :, None].astype(f32), axis=1)
-  return out_BKGH.reshape(B, 1, A, H).astype(q_B1AH.dtype)
+  probs_BSKE = jax.nn.softmax(jnp.where(allowed_BS11, scores_BSKE, large_negative), axis=1)
+  probs_BSKE = probs_BSKE.astype(v_BSKH.dtype).astype(f32)
+  out_BKEH = jnp.sum(probs_BSKE[..., None] * v_BSKH[:, :, :, None].astype(f32), axis=1)
+  return out_BKEH.reshape(B, 1, A, H).astype(q_B1AH.dtype)
 
 
 def _dot_product_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation):
