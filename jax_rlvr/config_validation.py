@@ -8,7 +8,7 @@ import os
 import jax
 import ml_collections
 
-from jax_rlvr import sharding, tasks
+from jax_rlvr import rl_step, sharding, tasks
 from jax_rlvr.data import math_datasets, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
@@ -210,31 +210,17 @@ def validate_config(
   _check(rl.mini_batches >= 1, "rl.mini_batches", rl.mini_batches, "use >= 1.")
   _check(rl.probe_every >= 0, "rl.probe_every", rl.probe_every, "use 0 (off) or K >= 1 steps.")
   _check(rl.epochs >= 1, "rl.epochs", rl.epochs, "use >= 1.")
-  _check(
-    batch % rl.mini_batches == 0,
-    "rl.mini_batches",
-    rl.mini_batches,
-    f"the rollout batch of {batch} responses must split evenly into mini-batches.",
-  )
   # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
   _check(rl.pad_bucket >= 0, "rl.pad_bucket", rl.pad_bucket, "use 0 (off) or a bucket >= 1.")
   micro = rl.micro_batches
   _check(micro >= 1, "rl.micro_batches", micro, "use >= 1 (1 = no gradient accumulation).")
-  _check(
-    (batch // rl.mini_batches) % micro == 0,
-    "rl.micro_batches",
-    micro,
-    f"each mini-batch of {batch // rl.mini_batches} responses must split evenly into "
-    "micro-batches; change rl.micro_batches or rl.mini_batches.",
+  problem = rl_step.batch_split_problem(
+    batch, rl.mini_batches, micro, r.group_size, rl.share_prompts
   )
+  if problem is not None:
+    field, fix = problem
+    _check(False, f"rl.{field}", rl[field], fix)
   rows = batch // (rl.mini_batches * micro)
-  _check(
-    not rl.share_prompts or rows % r.group_size == 0,
-    "rl.share_prompts",
-    rl.share_prompts,
-    f"micro-batches of {rows} responses do not hold whole groups of G = {r.group_size}; lower "
-    "rl.micro_batches or rl.mini_batches, or set rl.share_prompts=False.",
-  )
   # One process computes a micro-batch that does not divide over the devices replicated (tests
   # use tiny ones); over several hosts every host would compute every row, so it must divide.
   _check(

@@ -158,3 +158,39 @@ def plot_probe(records: list[dict], path: str, title: str = "") -> str:
   fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
+
+
+def plot_screen(records: list[dict], path: str, settings=("N=1", "N=4")) -> str:
+  """The regime screen (jax_rlvr/jobs/screen.py): per candidate, the held-out ΔH of the Â > 0-only
+  and Â < 0-only updates at each probe setting (top), and the mixed-group fraction and the
+  fraction of confident Â < 0 tokens (log π + H > 0; bottom). Returns `path`."""
+  names = [r["candidate"] for r in records]
+  xs = range(len(names))
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7, 0.9 * len(names)), 6.5), sharex=True)
+  bars = [(s, sign) for s in settings for sign in ("pos", "neg")]
+  width = 0.8 / len(bars)
+  for i, (s, sign) in enumerate(bars):
+    values = [r["dH_heldout"][f"{s}/{sign}"] for r in records]
+    offset = (i - (len(bars) - 1) / 2) * width
+    label = f"{s}, {'Â>0' if sign == 'pos' else 'Â<0'} only"
+    top.bar([x + offset for x in xs], values, width, color=f"C{i}", label=label)
+  top.axhline(0.0, color="k", lw=0.6)
+  top.set_ylabel("held-out ΔH (nats)")
+  top.set_title("entropy change after one update at the starting policy", fontsize=9)
+  top.legend(fontsize=7, ncol=2)
+  top.grid(alpha=0.3, axis="y")
+  for i, (key, label) in enumerate(
+    (("mixed_groups", "mixed groups"), ("confident_neg", "confident Â<0 tokens"))
+  ):
+    offset = (i - 0.5) * 0.4
+    bottom.bar([x + offset for x in xs], [r[key] for r in records], 0.4, label=label)
+  bottom.axhline(0.4, color="k", lw=0.6, ls="--")
+  bottom.set_ylim(0, 1)
+  bottom.set_xticks(list(xs), names, rotation=30, ha="right", fontsize=7)
+  bottom.legend(fontsize=7)
+  bottom.grid(alpha=0.3, axis="y")
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path

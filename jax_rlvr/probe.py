@@ -57,8 +57,8 @@ COUNTERFACTUALS = {
 
 
 def entropy_discriminator(logits_BNV, tokens_BN, temperature: float = 1.0):
-  """(entropy_BN, d_BN) of softmax(logits / temperature): the token entropy H and the sampled
-  token's discriminator d = π(y)(log π(y) + H) - Σ_v π(v)²(log π(v) + H), float32.
+  """(entropy_BN, d_BN, logp_BN) of softmax(logits / temperature): the token entropy H, the sampled
+  token's discriminator d = π(y)(log π(y) + H) - Σ_v π(v)²(log π(v) + H) and its log π(y), float32.
 
   For a logit step δz = η Â (e_y - π) the entropy changes by -η Â d to first order.
   """
@@ -72,11 +72,12 @@ def entropy_discriminator(logits_BNV, tokens_BN, temperature: float = 1.0):
   d_BN = jnp.exp(logp_y_BN) * (logp_y_BN + entropy_BN) - jnp.sum(
     p_BNV * p_BNV * centred_BNV, axis=-1
   )
-  return entropy_BN, d_BN
+  return entropy_BN, d_BN, logp_y_BN
 
 
 def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: float = 1.0):
-  """(entropy_BN, d_BN) of a batch's response tokens under `params`, 0 on padding; computed in
+  """(entropy_BN, d_BN, logp_BN) of a batch's response tokens under `params` (entropy, the
+  discriminator and log π(y): entropy_discriminator), 0 on padding; computed in
   `num_chunks` forward passes of B / num_chunks rows (the [rows, N, V] logits of one chunk live).
 
   batch: a dict with prompt_tokens [B, P], prompt_mask [B, P], response_tokens [B, N] and
@@ -92,16 +93,16 @@ def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: fl
       chunk["response_mask"],
     )
     logits_BNV = nnx.merge(graphdef, params).logits(h_BND)
-    entropy_BN, d_BN = entropy_discriminator(logits_BNV, chunk["response_tokens"], temperature)
+    stats_BN = entropy_discriminator(logits_BNV, chunk["response_tokens"], temperature)
     valid_BN = chunk["response_mask"] > 0
-    return jnp.where(valid_BN, entropy_BN, 0.0), jnp.where(valid_BN, d_BN, 0.0)
+    return tuple(jnp.where(valid_BN, x_BN, 0.0) for x_BN in stats_BN)
 
   if num_chunks == 1:
     return one(batch)
   B = batch["response_tokens"].shape[0]
   to_chunks = lambda x: x.reshape(num_chunks, B // num_chunks, *x.shape[1:])
-  entropy_JCN, d_JCN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
-  return entropy_JCN.reshape(B, -1), d_JCN.reshape(B, -1)
+  stats_JCN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
+  return tuple(x_JCN.reshape(B, -1) for x_JCN in stats_JCN)
 
 
 def _batch(rollout):
@@ -116,15 +117,20 @@ def _batch(rollout):
 def variant_hp(hp: rl_step.RLHyperParams, sign: str, batch_size: int, **overrides):
   """The run's settings `hp` with a constant λ schedule training on the tokens of `sign`
   ("all", "pos": Â > 0 only, "neg": Â < 0 only) and `overrides` of RLHyperParams fields ("lam"
-  = λ, default 1). Micro-batches fall back to 1 where they no longer split a mini-batch."""
+  = λ, default 1). The batch must split as a config's would (rl_step.batch_split_problem): the
+  micro-batch count U is lowered to the largest that does (the record's `micro_batches` says
+  which); a setting no U can split raises ValueError."""
   lam = overrides.pop("lam", 1.0)
   pos_weight, neg_weight = {"all": (lam, 1.0), "pos": (lam, 0.0), "neg": (0.0, 1.0)}[sign]
   hp = hp.replace(
     lambda_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
   )
-  if (batch_size // hp.mini_batches) % hp.micro_batches:
-    hp = hp.replace(micro_batches=1)
-  return hp
+  for micro in range(hp.micro_batches, 0, -1):
+    split = (batch_size, hp.mini_batches, micro, hp.group_size, hp.share_prompts)
+    if rl_step.batch_split_problem(*split) is None:
+      return hp.replace(micro_batches=micro)
+  field, fix = rl_step.batch_split_problem(batch_size, hp.mini_batches, 1, *split[3:])
+  raise ValueError(f"Probe setting {overrides} cannot split the batch: rl.{field}: {fix}")
 
 
 def variants(hp: rl_step.RLHyperParams, batch_size: int, settings=("run",)):
@@ -170,19 +176,19 @@ def _entropy_after_update(
     sign_weights=sign_weights,
   )
   stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
-  entropy_BN, _ = stats(new_params, _batch(rollout), num_chunks)
+  entropy_BN = stats(new_params, _batch(rollout), num_chunks)[0]
   heldout_BN = None
   if heldout_batch is not None:
-    heldout_BN, _ = stats(new_params, heldout_batch, num_chunks)
+    heldout_BN = stats(new_params, heldout_batch, num_chunks)[0]
   return entropy_BN, heldout_BN, metrics["grad_norm"]
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "hp", "num_chunks"))
 def _before(params, rollout, rewards_B, heldout_batch, *, graphdef, hp, num_chunks):
   stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
-  entropy_BN, d_BN = stats(params, _batch(rollout), num_chunks)
+  entropy_BN, d_BN, logp_BN = stats(params, _batch(rollout), num_chunks)
   heldout_BN = None if heldout_batch is None else stats(params, heldout_batch, num_chunks)[0]
-  return entropy_BN, d_BN, heldout_BN, rl_step.compute_advantages(rewards_B, hp)
+  return entropy_BN, d_BN, logp_BN, heldout_BN, rl_step.compute_advantages(rewards_B, hp)
 
 
 def _mean(x_BN, mask_BN):
@@ -212,13 +218,14 @@ def run_probe(
     (the first-order prediction, module docstring) and its parts over positive / negative tokens,
     corr (Pearson correlation over the trained tokens of the measured and predicted per-token
     ΔH), num_pos_tokens / num_neg_tokens (tokens with Â > 0 / Â < 0 the variant trains on),
-    entropy_before, grad_norm.
+    entropy_before, grad_norm, num_updates (the paper's N), micro_batches (U as run), and the
+    rollout's `sign_token_stats` (the same in every record).
 
   Variants with equal settings are computed once. Nothing is donated: the state is unchanged.
   """
   heldout_batch = None if heldout is None else _batch(heldout)
   hp0 = named_hps[0][1]
-  entropy_BN, d_BN, heldout_BN, adv_B = jax.device_get(
+  entropy_BN, d_BN, logp_BN, heldout_BN, adv_B = jax.device_get(
     _before(
       params, rollout, rewards_B, heldout_batch, graphdef=graphdef, hp=hp0, num_chunks=num_chunks
     )
@@ -230,6 +237,7 @@ def run_probe(
   if heldout is not None:
     heldout_mask_BN = np.asarray(jax.device_get(heldout.response_mask_BN), np.float64)
   num_tokens = max(mask_BN.sum(), 1.0)
+  batch_stats = sign_token_stats(entropy_BN, logp_BN, adv_BN, mask_BN)
   cache, records = {}, []
   for name, hp in named_hps:
     if hp not in cache:
@@ -268,11 +276,33 @@ def run_probe(
       "entropy_before": _mean(entropy_BN, mask_BN),
       "grad_norm": float(grad_norm),
       "num_updates": hp.mini_batches * hp.epochs,
+      "micro_batches": hp.micro_batches,
+      **batch_stats,
     }
     if heldout is not None:
       record["delta_entropy_heldout"] = _mean(heldout_after_BN - heldout_BN, heldout_mask_BN)
     records.append(record)
   return records
+
+
+def sign_token_stats(entropy_BN, logp_BN, adv_BN, mask_BN) -> dict:
+  """The rollout's tokens by advantage sign at the rollout state: for s in (pos, neg),
+  tokens_s (count), length_s (mean response length of the rows with that sign) and confident_s,
+  the fraction of them with log π(y) + H > 0 (y likelier than the position's typical token: the
+  tokens a negative update pushes toward higher entropy, a positive one toward lower)."""
+  mask_BN = np.asarray(mask_BN, np.float64)
+  margin_BN = np.asarray(logp_BN, np.float64) + np.asarray(entropy_BN, np.float64)
+  lengths_B = mask_BN.sum(axis=1)
+  out = {}
+  for sign, rows_B in (("pos", adv_BN[:, 0] > 0), ("neg", adv_BN[:, 0] < 0)):
+    sel_BN = mask_BN * rows_B[:, None]
+    count = float(sel_BN.sum())
+    out[f"tokens_{sign}"] = int(count)
+    out[f"length_{sign}"] = float(lengths_B[rows_B].mean()) if rows_B.any() else float("nan")
+    out[f"confident_{sign}"] = (
+      float(np.sum(sel_BN * (margin_BN > 0)) / count) if count else float("nan")
+    )
+  return out
 
 
 def _correlation(x_BN, y_BN, mask_BN) -> float:

@@ -88,6 +88,31 @@ class RLHyperParams:
     return dataclasses.replace(self, rl=rl, **own)
 
 
+def batch_split_problem(
+  batch: int, mini_batches: int, micro_batches: int, group_size: int, share_prompts: bool
+) -> tuple[str, str] | None:
+  """(config.rl field, fix) of the first way a rollout of `batch` responses fails to split into
+  mini_batches gradient steps of micro_batches passes each, or None when it splits. One rule for
+  a config (config_validation) and for the probe's counterfactual settings."""
+  if batch % mini_batches:
+    return "mini_batches", (
+      f"the rollout batch of {batch} responses must split evenly into mini-batches."
+    )
+  M = batch // mini_batches
+  if M % micro_batches:
+    return "micro_batches", (
+      f"each mini-batch of {M} responses must split evenly into micro-batches; change "
+      "rl.micro_batches or rl.mini_batches."
+    )
+  R = M // micro_batches
+  if share_prompts and R % group_size:
+    return "share_prompts", (
+      f"micro-batches of {R} responses do not hold whole groups of G = {group_size}; lower "
+      "rl.micro_batches or rl.mini_batches, or set rl.share_prompts=False."
+    )
+  return None
+
+
 def current_weights(c: controllers_lib.Controllers, hp: RLHyperParams):
   """(pos_weight λ, neg_weight, entropy-bonus α) to use at this step."""
   pos, neg = controllers_lib.LAMBDA_SCHEDULES[hp.lambda_schedule](c, hp)

@@ -28,7 +28,7 @@ def _numpy_discriminator(logits, y):
 def test_discriminator_predicts_the_entropy_change_of_a_small_logit_step(y, adv):
   """H(z + η Â (e_y - π)) - H(z) = -η Â d + O(η²) on a single softmax; d > 0 for the likely
   token 0 (a positive step lowers the entropy) and d < 0 for the unlikely token 3."""
-  entropy, d = probe.entropy_discriminator(LOGITS[None, None], jnp.array([[y]]))
+  entropy, d, _ = probe.entropy_discriminator(LOGITS[None, None], jnp.array([[y]]))
   assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(LOGITS, y), rel=1e-5)
   assert float(entropy[0, 0]) == pytest.approx(float(scoring.entropy_from_logits(LOGITS)), rel=1e-6)
   assert (float(d[0, 0]) > 0) == (y == 0)
@@ -41,7 +41,7 @@ def test_discriminator_predicts_the_entropy_change_of_a_small_logit_step(y, adv)
 
 def test_discriminator_ignores_truncated_tokens():
   logits = jnp.array([[[1.0, 0.0, -jnp.inf]]])
-  entropy, d = probe.entropy_discriminator(logits, jnp.array([[0]]))
+  entropy, d, _ = probe.entropy_discriminator(logits, jnp.array([[0]]))
   assert np.isfinite(float(entropy[0, 0])) and np.isfinite(float(d[0, 0]))
   assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(np.array([1.0, 0.0]), 0), rel=1e-5)
 

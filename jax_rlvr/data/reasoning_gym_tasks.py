@@ -47,7 +47,14 @@ from jax_rlvr.data.math_datasets import boxed_content
 
 TEST_SEED_OFFSET = 1_000_000_007
 # Datasets registered as tasks (jax_rlvr.tasks.TASKS "rg_<name>"); others may work but are untested.
-DATASETS = ("countdown", "basic_arithmetic", "chain_sum", "gsm_symbolic")
+DATASETS = (
+  "countdown",
+  "basic_arithmetic",
+  "chain_sum",
+  "gsm_symbolic",
+  "letter_counting",
+  "number_format",
+)
 MAX_ANSWER_CHARS = 1000
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)

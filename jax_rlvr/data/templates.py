@@ -10,7 +10,10 @@ Chosen by name in the config (`data.template`):
   chatml_number  ChatML turns (SmolLM2-Instruct's chat format, `<|im_start|>` / `<|im_end|>`) with a
                short system prompt, the problem and "Give only the final number." as the user
                turn, and an open assistant turn: short numeric answers from small instruct models
-               (configs/smollm2.py; with data.answer_format = "last_number").
+               (configs/smollm2.py; with data.answer_format = "last_number");
+  chatml_answer  chatml_number with the assistant turn opened by "The answer is": the response is the
+               answer and little else, so right and wrong responses have the same few tokens
+               (configs/paper/screen.py).
 
 The templates hold the special tokens as text; a Hugging Face tokenizer maps "<|im_start|>" etc.
 to their ids. Do not combine qwen_boxed with the character tokenizer (its alphabet lacks "|").
@@ -32,6 +35,11 @@ TEMPLATES: dict[str, str] = {
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
     "<|im_start|>user\n{prompt} Give only the final number.<|im_end|>\n"
     "<|im_start|>assistant\n"
+  ),
+  "chatml_answer": (
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+    "<|im_start|>user\n{prompt} Give only the final number.<|im_end|>\n"
+    "<|im_start|>assistant\nThe answer is"
   ),
 }
 
