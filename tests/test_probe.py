@@ -100,6 +100,46 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
   assert both["delta_entropy_predicted"] == pytest.approx(
     pos["delta_entropy_predicted"] + neg["delta_entropy_predicted"], rel=1e-6
   )
+  # Greedy tokens are the most likely ones, so log π(y) >= -H: every token is confident.
+  assert pos["confident_pos"] == pos["confident_neg"] == 1.0
+  assert pos["tokens_pos"] == both["num_pos_tokens"] and pos["micro_batches"] == 1
   metrics = probe.sign_probe_metrics(records)
   assert metrics["probe_dH_pos"] == pos["delta_entropy"]
   assert metrics["probe_dH_neg"] == neg["delta_entropy"]
+
+
+def _smollm2_hp():
+  """The settings of configs/smollm2.py: B = 8 × 8, U = 4 micro-batches, prompts shared per group."""
+  config = default_config.get_config("smoke")
+  config.rollout.prompts_per_step, config.rollout.group_size = 8, 8
+  config.rl.micro_batches, config.rl.share_prompts = 4, True
+  return rl_step.RLHyperParams.from_config(config)
+
+
+def test_probe_settings_split_the_batch_by_the_configs_rule():
+  """N = 4 on 64 rows leaves 16-row mini-batches: U = 4 would make 4-row micro-batches, less than
+  a group of G = 8 whose rows share one prompt (the jit used to fail on it); the probe lowers U to
+  2, the largest U a config would accept, and says so in the record's settings."""
+  hp = _smollm2_hp()
+  n4 = dict(probe.variants(hp, 64, ("N=4",)))["N=4/neg"]
+  assert (n4.mini_batches, n4.micro_batches) == (4, 2)
+  assert rl_step.batch_split_problem(64, 4, 4, 8, True)[0] == "share_prompts"
+  assert rl_step.batch_split_problem(64, 4, 2, 8, True) is None
+  n1 = dict(probe.variants(hp, 64, ("N=1",)))["N=1/pos"]
+  assert (n1.mini_batches, n1.micro_batches, n1.neg_weight) == (1, 4, 0.0)
+  with pytest.raises(ValueError, match="rl.mini_batches"):
+    probe.variant_hp(hp, "all", 64, mini_batches=3)
+
+
+def test_sign_token_stats_count_confident_tokens_by_sign():
+  """Two rows with Â > 0 (lengths 2 and 3) and one with Â < 0 (length 1); a token is confident
+  when log π(y) + H > 0."""
+  mask = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0]], np.float32)
+  entropy = np.full((3, 3), 1.0)
+  logp = np.array([[-0.5, -2.0, 0.0], [-0.1, -0.9, -3.0], [-0.2, -0.1, 0.0]])
+  adv = np.broadcast_to(np.array([[1.0], [0.5], [-1.0]]), (3, 3))
+  stats = probe.sign_token_stats(entropy, logp, adv, mask)
+  assert (stats["tokens_pos"], stats["tokens_neg"]) == (5, 1)
+  assert (stats["length_pos"], stats["length_neg"]) == (2.5, 1.0)
+  assert stats["confident_pos"] == pytest.approx(3 / 5)
+  assert stats["confident_neg"] == 1.0

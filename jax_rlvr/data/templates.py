@@ -11,8 +11,8 @@ Chosen by name in the config (`data.template`):
                short system prompt, the problem and "Give only the final number." as the user
                turn, and an open assistant turn: short numeric answers from small instruct models
                (configs/smollm2.py; with data.answer_format = "last_number");
-  chatml_answer  chatml_number with the assistant turn opened by "The answer is": the response is the
-               answer and little else, so right and wrong responses have the same few tokens
+  chatml_answer  chatml_number with the assistant turn opened by "The answer is": the response is
+               the answer and little else, so right and wrong responses have the same few tokens
                (configs/paper/screen.py).
 
 The templates hold the special tokens as text; a Hugging Face tokenizer maps "<|im_start|>" etc.
