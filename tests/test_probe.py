@@ -109,7 +109,7 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
 
 
 def _smollm2_hp():
-  """The settings of configs/smollm2.py: B = 8 × 8, U = 4 micro-batches, prompts shared per group."""
+  """configs/smollm2.py's settings: B = 8 × 8, U = 4 micro-batches, prompts shared per group."""
   config = default_config.get_config("smoke")
   config.rollout.prompts_per_step, config.rollout.group_size = 8, 8
   config.rl.micro_batches, config.rl.share_prompts = 4, True
