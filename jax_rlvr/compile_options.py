@@ -6,7 +6,9 @@ its YNNPACK call, saving passes over memory. On the 2-core CPU of docs/benchmark
 options") the SmolLM2-shape GRPO update on 8 × 128 tokens ran 1.13× and a plain fwd + bwd +
 AdamW step 1.48× faster with it; the sampler gained nothing clear, so it keeps the default.
 Float32 throughout, as before: only the order of the dots' sums changes. Other backends get no
-options. JAX_RLVR_XLA_CPU_DEFAULTS=0 compiles with XLA's defaults.
+options: the target platform decides, not the host's default backend, so a program compiled ahead
+of time for a TPU topology on a CPU host gets none. JAX_RLVR_XLA_CPU_DEFAULTS=0 compiles with XLA's
+defaults.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import jax
 CPU_TRAINING_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_DOT"}
 
 
-def training() -> dict:
-  """`compiler_options` for `jax.jit` of a training program on the default backend."""
-  if jax.default_backend() != "cpu" or os.environ.get("JAX_RLVR_XLA_CPU_DEFAULTS") == "0":
+def training(platform: str | None = None) -> dict:
+  """`compiler_options` for `jax.jit` of a training program compiled for `platform` ("cpu",
+  "tpu", "gpu"; default: the default backend)."""
+  platform = platform or jax.default_backend()
+  if platform != "cpu" or os.environ.get("JAX_RLVR_XLA_CPU_DEFAULTS") == "0":
     return {}
   return dict(CPU_TRAINING_OPTIONS)

@@ -51,7 +51,7 @@ from jax_rlvr.models import scoring
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _next_token_entropy(graphdef, params, tokens_BT, mask_BT):
+def next_token_entropy(graphdef, params, tokens_BT, mask_BT):
   """[B, T] float32 entropy of the policy's next-token distribution at every position."""
   return scoring.entropy_from_logits(nnx.merge(graphdef, params)(tokens_BT, mask_BT=mask_BT))
 
@@ -107,7 +107,7 @@ def prompt_entropy_of(graphdef, params, tokenizer, prompts, config) -> float:
   total, count = 0.0, 0.0
   for _, chunk, mask, tokens_g, mask_g in _prompt_batches(prompts, tokenizer, config, mesh):
     entropy_BT = np.asarray(
-      sharding.global_to_host(_next_token_entropy(graphdef, params, tokens_g, mask_g))
+      sharding.global_to_host(next_token_entropy(graphdef, params, tokens_g, mask_g))
     )
     # Left padding: position t is used when it and t + 1 are both real prompt tokens.
     use_BT = np.zeros(mask.shape, bool)

@@ -35,7 +35,9 @@ P prompt tokens, N response tokens, L layers.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import time
 
 import jax
@@ -201,13 +203,22 @@ def compile_rl_update(config: ml_collections.ConfigDict, mesh, num_layers: int |
     hp,
     out_shardings=(shardings_of(params), shardings_of(opt_state), shardings_of(controllers), None),
     donate=True,
+    platform=_platform(mesh),
   )
   args = (params, opt_state, controllers, ref_params, rollout, rewards_B, _abstract_key(mesh))
   return _timed_compile(mesh, update, *args)
 
 
-def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
-  """Compiles `sampling.generate` for one rollout batch; returns (compiled, seconds).
+def _platform(mesh) -> str:
+  return mesh.devices.flat[0].platform
+
+
+def compile_generate(
+  config: ml_collections.ConfigDict, mesh, num_layers: int | None = None, evaluation=False
+):
+  """Compiles `sampling.generate` for one rollout batch (with `evaluation`, one eval batch:
+  eval.batch_prompts prompts × eval.k samples, replicated as the eval loop passes them); returns
+  (compiled, seconds).
 
   The EOS id only decides when rows stop, not any shape, so a placeholder is used. Without a
   backward pass `model.remat` changes nothing but the trace, so the sampler is compiled without
@@ -217,17 +228,37 @@ def compile_generate(config: ml_collections.ConfigDict, mesh, num_layers: int | 
   graphdef, params = abstract_params(cfg, mesh)
   r = config.rollout
   # No tokenizer here: any id stands for EOS, the compiled program is the same.
-  sampling_config = components.sampling_config(config, eos_ids=(cfg.vocab_size - 1,), pad_id=0)
-  prompts = _sds(
-    (r.prompts_per_step, config.data.max_prompt_len), jnp.int32, sharding.batch_sharding(mesh)
+  sampling_config = components.sampling_config(
+    config, eos_ids=(cfg.vocab_size - 1,), pad_id=0, evaluation=evaluation
   )
+  Q = config.eval.batch_prompts if evaluation else r.prompts_per_step
+  layout = sharding.replicated(mesh) if evaluation else sharding.batch_sharding(mesh)
+  prompts = _sds((Q, config.data.max_prompt_len), jnp.int32, layout)
   key = _abstract_key(mesh)
   return _timed_compile(
     mesh, sampling.generate, graphdef, params, prompts, prompts, key, sampling_config
   )
 
 
-_COMPILERS = {"rl_update": compile_rl_update, "generate": compile_generate}
+def compile_prompt_entropy(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
+  """Compiles eval's prompt-entropy forward pass (one eval batch of prompts, replicated);
+  returns (compiled, seconds)."""
+  from jax_rlvr import evaluate
+
+  cfg = model_config(config, num_layers).replace(remat=False)
+  graphdef, params = abstract_params(cfg, mesh)
+  prompts = _sds(
+    (config.eval.batch_prompts, config.data.max_prompt_len), jnp.int32, sharding.replicated(mesh)
+  )
+  return _timed_compile(mesh, evaluate.next_token_entropy, graphdef, params, prompts, prompts)
+
+
+_COMPILERS = {
+  "rl_update": compile_rl_update,
+  "generate": compile_generate,
+  "eval_generate": functools.partial(compile_generate, evaluation=True),
+  "prompt_entropy": compile_prompt_entropy,
+}
 
 
 def measure(
@@ -236,12 +267,21 @@ def measure(
   program: str,
   num_layers: int | None = None,
 ) -> MemoryStats:
-  """Compiles `program` ("rl_update" or "generate") for `mesh`; returns its per-device sizes."""
+  """Compiles `program` (a key of _COMPILERS) for `mesh`; returns its per-device sizes."""
+  return measure_with_cost(config, mesh, program, num_layers)[0]
+
+
+def measure_with_cost(
+  config: ml_collections.ConfigDict, mesh, program: str, num_layers: int | None = None
+) -> tuple[MemoryStats, dict]:
+  """`measure`, and the compiled program's `cost_analysis()` (a loop's body counted once)."""
   if program not in _COMPILERS:
-    raise ValueError(f"Unknown program {program!r}; choose one of {PROGRAMS}.")
+    raise ValueError(f"Unknown program {program!r}; choose one of {sorted(_COMPILERS)}.")
   compiled, seconds = _COMPILERS[program](config, mesh, num_layers)
   analysis = compiled.memory_analysis()
-  return MemoryStats(
+  cost = compiled.cost_analysis()
+  cost = (cost[0] if isinstance(cost, list | tuple) else cost) or {}
+  stats = MemoryStats(
     program=program,
     mesh_shape=tuple(mesh.devices.shape),
     num_layers=model_config(config, num_layers).num_layers,
@@ -249,6 +289,7 @@ def measure(
     source="measured",
     **{name: int(getattr(analysis, attr)) for name, attr in _FIELDS.items()},
   )
+  return stats, dict(cost)
 
 
 def extrapolate(a: MemoryStats, b: MemoryStats, num_layers: int) -> MemoryStats:
@@ -311,4 +352,148 @@ def markdown_table(rows: list[MemoryStats], hbm_gib: float | None = None) -> str
       cells.append(f"{r.total / (hbm_gib * GIB):.0%}")
     cells += [f"{r.compile_s:g}" if r.source.startswith("measured") else "-", r.source]
     lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+# -- compiled by the TPU compiler for a topology ---------------------------------------------------
+
+TPU_PROGRAMS = ("rl_update", "generate", "eval_generate", "prompt_entropy")
+
+
+def topology_mesh(config: ml_collections.ConfigDict, devices):
+  """The config's mesh laid over `devices` (a topology's chips); refused before any compile when
+  the mesh's size is not the chip count."""
+  shape = sharding.resolve_mesh_shape(config.mesh.shape, len(devices))
+  if math.prod(shape) != len(devices):
+    raise ValueError(
+      f"config.mesh.shape={tuple(config.mesh.shape)} covers {math.prod(shape)} devices but the "
+      f"topology has {len(devices)} chips; use a mesh whose product is {len(devices)} (or -1)."
+    )
+  return sharding.make_mesh(shape, config.mesh.axes, devices=devices)
+
+
+def model_flops(config: ml_collections.ConfigDict, program: str, params: int) -> float:
+  """Dense matmul FLOPs of one call of `program` over all chips (2 per parameter and token
+  forward, 4 backward, 2 more forward under remat; attention's T² terms left out): the count a
+  time estimate needs, since `cost_analysis()` counts a loop's body once."""
+  r, e = config.rollout, config.eval
+  P, N = config.data.max_prompt_len, r.max_new_tokens
+  if program == "rl_update":
+    rows, tokens = r.prompts_per_step * r.group_size, P + N
+    scoring_passes = (config.rl.old_logp != "sampler") + (config.rl.kl_coef > 0)
+    step = 6 + 2 * bool(config.model.remat)
+    return 2.0 * params * rows * tokens * (scoring_passes + config.rl.epochs * step / 2)
+  if program in ("generate", "eval_generate"):
+    rows = (
+      e.batch_prompts * e.k if program == "eval_generate" else r.prompts_per_step * r.group_size
+    )
+    return 2.0 * params * rows * (P + N)
+  if program == "prompt_entropy":
+    return 2.0 * params * e.batch_prompts * P
+  raise ValueError(f"No FLOP count for {program!r}.")
+
+
+def decode_bytes(config: ml_collections.ConfigDict, program: str, cfg: ModelConfig, chips: int):
+  """HBM bytes a chip streams in a sampler's decode loop: every step reads its shard of the
+  weights (compute dtype) and of the full-length KV cache; 0 for the other programs."""
+  if program not in ("generate", "eval_generate"):
+    return 0.0
+  r, e = config.rollout, config.eval
+  rows = e.batch_prompts * e.k if program == "eval_generate" else r.prompts_per_step * r.group_size
+  T = config.data.max_prompt_len + r.max_new_tokens
+  width = jnp.dtype(cfg.dtype).itemsize
+  cache = 2 * cfg.num_layers * rows * T * cfg.num_kv_heads * cfg.head_dim * width
+  return r.max_new_tokens * (num_params(cfg) * width + cache) / chips
+
+
+def tpu_record(config: ml_collections.ConfigDict, mesh, program: str, topology: str) -> dict:
+  """Compiles `program` for the TPU chips of `mesh` and returns its JSON record: the compiler's
+  per-chip memory (bytes_per_chip = arguments + outputs + temporaries + code - aliased) against
+  the chip's HBM, its cost analysis (flops, bytes_accessed: loop bodies counted once), the
+  program's model FLOPs and a roofline time, max(FLOPs / (chips · peak), decode bytes / HBM
+  bandwidth), from accelerators.CHIPS."""
+  from jax_rlvr import accelerators
+
+  stats, compiled_cost = measure_with_cost(config, mesh, program)
+  device = mesh.devices.flat[0]
+  chip = accelerators.chip(device)
+  chips = mesh.devices.size
+  cfg = model_config(config)
+  flops = model_flops(config, program, num_params(cfg))
+  compute_s = flops / (chips * chip.bf16_flops)
+  memory_s = decode_bytes(config, program, cfg, chips) / chip.hbm_bandwidth
+  return {
+    "program": program,
+    "device_kind": device.device_kind,
+    "chip": chip.name,
+    "topology": topology,
+    "chips": chips,
+    "mesh_shape": list(stats.mesh_shape),
+    "num_layers": stats.num_layers,
+    "bytes_per_chip": stats.total,
+    "hbm_bytes": chip.hbm_bytes,
+    "fits": stats.total <= chip.hbm_bytes,
+    **{name: getattr(stats, name) for name in _FIELDS},
+    "flops": compiled_cost.get("flops"),
+    "bytes_accessed": compiled_cost.get("bytes accessed"),
+    "model_flops": flops,
+    "roofline_s": max(compute_s, memory_s),
+    "bound": "memory" if memory_s > compute_s else "compute",
+    "compile_s": stats.compile_s,
+  }
+
+
+def iteration_estimate(config: ml_collections.ConfigDict, records: list[dict]) -> dict:
+  """A GRPO iteration's roofline time (the rollout's sampler plus the update) and its MFU: the
+  update's training FLOPs (6 per parameter and token) over that time at the chips' peak."""
+  from jax_rlvr import accelerators
+
+  by = {r["program"]: r for r in records}
+  if not {"rl_update", "generate"} <= set(by):
+    return {}
+  seconds = by["rl_update"]["roofline_s"] + by["generate"]["roofline_s"]
+  chip = accelerators.CHIPS[by["generate"]["device_kind"]]
+  r = config.rollout
+  params = num_params(model_config(config))
+  tokens = r.prompts_per_step * r.group_size * (config.data.max_prompt_len + r.max_new_tokens)
+  training = 6.0 * params * tokens * config.rl.epochs
+  chips = by["generate"]["chips"]
+  return {
+    "program": "grpo_iteration",
+    "topology": by["generate"]["topology"],
+    "roofline_s": seconds,
+    "mfu": training / (seconds * chips * chip.bf16_flops),
+  }
+
+
+def tpu_table(records: list[dict], iteration: dict | None = None) -> str:
+  """A markdown table of tpu_record rows (GiB per chip against HBM) and the iteration estimate."""
+  head = [
+    "program",
+    "topology",
+    "mesh",
+    "GiB per chip",
+    "of HBM",
+    "fits",
+    "roofline s",
+    "compile s",
+  ]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for r in records:
+    cells = [
+      r["program"],
+      r["topology"],
+      "x".join(map(str, r["mesh_shape"])),
+      f"{r['bytes_per_chip'] / GIB:.2f} / {r['hbm_bytes'] / GIB:.0f}",
+      f"{r['bytes_per_chip'] / r['hbm_bytes']:.0%}",
+      "yes" if r["fits"] else "**no**",
+      f"{r['roofline_s']:.3g} ({r['bound']})",
+      f"{r['compile_s']:g}",
+    ]
+    lines.append("| " + " | ".join(cells) + " |")
+  if iteration:
+    lines.append(
+      f"\nGRPO iteration (sampler + update), roofline: {iteration['roofline_s']:.3g} s, "
+      f"MFU ≤ {iteration['mfu']:.1%}"
+    )
   return "\n".join(lines)

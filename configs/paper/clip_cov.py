@@ -11,7 +11,13 @@ from configs.paper import base
 
 SWEEP = {
   # r = 2e-4 of ~5k toy tokens per batch is one token; the toy scale uses 2e-3.
-  "clip_cov": {"rl.method": "clip_cov", "rl.cov_fraction": 2e-4, "toy/rl.cov_fraction": 2e-3},
+  # The real model's answer-only batches hold ~300 tokens: 2e-2 detaches a few of them.
+  "clip_cov": {
+    "rl.method": "clip_cov",
+    "rl.cov_fraction": 2e-4,
+    "toy/rl.cov_fraction": 2e-3,
+    "real_offpolicy/rl.cov_fraction": 2e-2,
+  },
 }
 
 

@@ -69,6 +69,17 @@ REAL_FIGURES = {
   "calibration": ["grpo", "adv_nonneg_only", "adv_nonpos_only", "clip_higher"],
 }
 REAL_FIGURES["table"] = list(dict.fromkeys(n for runs in REAL_FIGURES.values() for n in runs))
+# The paper's regime on the real model (every run at N = 4, so GRPO is the clipping reference):
+# the sign ablations, the clip factor, and the controllers with δ = 0.55 × the start.
+REAL_OFFPOLICY_FIGURES = {
+  "signs": ["grpo", "adv_nonneg_only", "adv_nonpos_only"],
+  "clipping": ["grpo", "clip_higher", "clip_lower"],
+  "methods": ["grpo", "ada_ent_reg_0.2", "pos_adv_entropy_guided", "clip_cov"],
+  "calibration": ["grpo", "adv_nonneg_only", "adv_nonpos_only", "clip_higher"],
+}
+REAL_OFFPOLICY_FIGURES["table"] = list(
+  dict.fromkeys(n for runs in REAL_OFFPOLICY_FIGURES.values() for n in runs)
+)
 
 
 def experiment(module: str):
@@ -87,7 +98,7 @@ def sweeps(scale: str) -> dict[str, tuple[str, dict]]:
 
 def figures_of(scale: str) -> dict:
   """{figure: run names} drawn at `scale` (the real scale has a smaller set)."""
-  return REAL_FIGURES if scale == "real" else FIGURES
+  return {"real": REAL_FIGURES, "real_offpolicy": REAL_OFFPOLICY_FIGURES}.get(scale, FIGURES)
 
 
 def figure_runs(figure: str, scale: str) -> list[str]:
@@ -112,6 +123,7 @@ def run_config(name: str, scale: str, smoke: bool):
   return experiment(module).get_config(run_arg(name, scale, smoke))
 
 
-def initial_entropy_runs(module: str, scale: str) -> tuple[str, ...]:
-  """Runs of `module` whose δ is the measured starting entropy (its INITIAL_ENTROPY_RUNS)."""
-  return getattr(experiment(module), "INITIAL_ENTROPY_RUNS", {}).get(scale, ())
+def initial_entropy_runs(module: str, scale: str) -> dict[str, float]:
+  """{run: fraction} of `module`'s runs whose δ is that fraction of the measured starting entropy
+  (its INITIAL_ENTROPY_RUNS)."""
+  return getattr(experiment(module), "INITIAL_ENTROPY_RUNS", {}).get(scale, {})

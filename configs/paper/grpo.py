@@ -9,7 +9,10 @@ Expected (paper): entropy collapses (paper: final entropy 0.118, in-domain Avg@6
 
 from configs.paper import base
 
-SWEEP = {"grpo": {}}
+# In the paper's regime on the real model GRPO logs the sign probe (the ΔH of Â > 0-only and
+# Â < 0-only updates from its state) every 10 steps: does the negative tokens' effect change sign
+# as accuracy rises?
+SWEEP = {"grpo": {"real_offpolicy/rl.probe_every": 10}}
 
 
 def sweep(scale):

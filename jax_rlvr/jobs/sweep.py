@@ -239,10 +239,11 @@ class Sweep:
       if name in subsets:
         overrides["data.train_subset"] = subsets[name]
         overrides["data.subset_dir"] = self.subset_dir()
-      if name in self._initial_entropy_runs(module):
-        delta = self.initial_entropy()
-        if delta is not None:
-          overrides["rl.entropy_target"] = f"{delta:.4f}"
+      fraction = self._initial_entropy_runs(module).get(name)
+      if fraction is not None:
+        start = self.initial_entropy()
+        if start is not None:
+          overrides["rl.entropy_target"] = f"{fraction * start:.4f}"
       self._seed_from_warmup(name, self.run_config(name), warmup_config)
       jobs.append((name, module, self._run_arg(name), overrides))
     with concurrent.futures.ThreadPoolExecutor(max(self.jobs, 1)) as pool:
@@ -250,5 +251,5 @@ class Sweep:
       for future in futures:
         future.result()
 
-  def _initial_entropy_runs(self, module: str) -> tuple[str, ...]:
+  def _initial_entropy_runs(self, module: str) -> dict[str, float]:
     return figures.initial_entropy_runs(module, self.scale)
