@@ -102,6 +102,9 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   for record in summary.values():
     assert record["entropy"] > 0 and 0 <= record["accuracy"] <= 1
     assert 0 <= record["avg@k"] <= record["pass@k"] <= 1
+    # The mean clipped fractions over the run's steps (0 at N = 1, where every ratio is 1).
+    assert 0 <= record["clip_frac_low"] <= 1 and 0 <= record["clip_frac_high"] <= 1
+  assert summary["grpo"]["clip_frac_low"] == summary["grpo"]["clip_frac_high"] == 0
   # The runs started from the shared warm-up: its steps are in each run's metrics.
   drawn = results.Results(outdir, "toy")
   rl_evals = drawn.evals("grpo")

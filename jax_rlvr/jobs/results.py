@@ -56,11 +56,15 @@ class Results:
     return rl["entropy_target"] if steered else None
 
   def run_summary(self, name: str) -> dict:
-    """Final EMA-0.6 entropy and training accuracy, and avg@k / pass@k of the final eval."""
+    """Final EMA-0.6 entropy and training accuracy, avg@k / pass@k of the final eval, and the
+    mean fractions of response tokens clipped at the lower and upper bound over the run."""
     rl, evals = self.rl_records(name), self.evals(name)
+    mean = lambda key: float(np.mean([r[key] for r in rl])) if rl and key in rl[0] else None
     out = {
       "entropy": ema([r["entropy"] for r in rl], EMA)[-1] if rl else None,
       "accuracy": ema([r["accuracy"] for r in rl], EMA)[-1] if rl else None,
+      "clip_frac_low": mean("clip_frac_low"),
+      "clip_frac_high": mean("clip_frac_high"),
     }
     if evals:
       last = evals[-1]
@@ -84,9 +88,11 @@ class Results:
     rows = []
     for name in self.present(names):
       s = self.run_summary(name)
-      rows.append([name, s.get("avg@k"), s.get("pass@k"), s["entropy"]])
+      clipped = [s["clip_frac_low"], s["clip_frac_high"]]
+      rows.append([name, s.get("avg@k"), s.get("pass@k"), s["entropy"], *clipped])
     k = self.run_summary(rows[0][0]).get("k", "k") if rows else "k"
     header = ["method", f"avg@{k}", f"pass@{k}", f"final entropy (EMA {EMA})"]
+    header += ["clipped low", "clipped high"]
     fmt = lambda v: "" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
     md_path = os.path.join(self.outdir, "results.md")
     with open(md_path, "w") as f:
