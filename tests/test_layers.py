@@ -16,6 +16,7 @@ FLOORS = (
   (
     "jax_rlvr.config_fields",
     "jax_rlvr.compile_options",
+    "jax_rlvr.accelerators",
     "jax_rlvr.sharding",
     "jax_rlvr.distributed",
     "jax_rlvr.metric_writer",

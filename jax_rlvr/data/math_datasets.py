@@ -86,6 +86,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from jax_rlvr.data import builders
+from jax_rlvr.rewards import extraction
 
 DATA_SUFFIXES = (".jsonl", ".parquet")
 
@@ -197,24 +198,6 @@ def find_files(directory: str, prefix: str = "", exclude_dirs: Sequence[str] = (
   return sorted(found)
 
 
-def boxed_content(text: str) -> str | None:
-  """The content of the last \\boxed{...} (or \\fbox{...}) in `text`, braces balanced; or None."""
-  start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-  if start < 0:
-    return None
-  i = text.index("{", start) + 1
-  depth, begin = 1, i
-  while i < len(text):
-    if text[i] == "{":
-      depth += 1
-    elif text[i] == "}":
-      depth -= 1
-      if depth == 0:
-        return text[begin:i].strip()
-    i += 1
-  return None
-
-
 def normalise_answer(answer: str) -> str:
   """All-digit answers without leading zeros (AIME's "055" -> "55"); anything else unchanged."""
   return str(int(answer)) if re.fullmatch(r"[0-9]+", answer) else answer
@@ -229,7 +212,8 @@ def answer_or_boxed(
   answer = record.text(answer_fields, required=False)
   if answer is None:
     solution = record.text(solution_fields, required=False)
-    answer = boxed_content(solution) if solution else None
+    # The same parser as the grader's, so a gold answer and a response are read alike.
+    answer = (extraction.last_boxed(solution) or "").strip() if solution else None
     if not answer:
       record.fail(
         f"no {' | '.join(answer_fields)} field and no \\boxed{{...}} in a "

@@ -43,7 +43,7 @@ from typing import Any
 import tensorflow_datasets as tfds
 
 from jax_rlvr.data import builders
-from jax_rlvr.data.math_datasets import boxed_content
+from jax_rlvr.rewards.extraction import last_boxed
 
 TEST_SEED_OFFSET = 1_000_000_007
 # Datasets registered as tasks (jax_rlvr.tasks.TASKS "rg_<name>"); others may work but are untested.
@@ -207,9 +207,9 @@ def extract_answer(response: str) -> str | None:
   tags = _ANSWER_TAG.findall(response)
   if tags:
     return tags[-1].strip()
-  boxed = boxed_content(response)
+  boxed = last_boxed(response)
   if boxed is not None:
-    return boxed
+    return boxed.strip()
   lines = [line.strip() for line in response.splitlines() if line.strip()]
   return lines[-1] if lines else None
 

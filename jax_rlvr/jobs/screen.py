@@ -19,6 +19,8 @@ N = 4 raises held-out entropy and the Â > 0-only update lowers it; among those 
 held-out gap between the two. `screen` runs a table of candidates, skipping those already in
 OUTDIR/screen.jsonl (a crash loses at most the candidate in progress), and writes the table and
 figure.
+
+Shape letters (as in jax_rlvr/__init__.py): B responses.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jax_rlvr.data import builders, math_datasets
+from jax_rlvr.data import builders, math_datasets, reasoning_gym_tasks
+from jax_rlvr.rewards import extraction
 
 
 def _write_jsonl(path, rows):
@@ -255,11 +256,16 @@ def test_changed_files_are_prepared_again(tmp_path):
   assert _decoded(_prepare(tmp_path, "math_500")["test"])[0]["answer"] == "22"
 
 
-def test_boxed_content_balances_braces():
-  assert math_datasets.boxed_content("a \\boxed{1} b \\boxed{\\frac{a}{b}} c") == "\\frac{a}{b}"
-  assert math_datasets.boxed_content("\\fbox{7}") == "7"
-  assert math_datasets.boxed_content("\\boxed{unclosed") is None
-  assert math_datasets.boxed_content("none") is None
+def test_gold_answers_and_responses_are_read_by_one_boxed_parser():
+  """A solution's last \\boxed{} gives the gold answer with the grader's own parser: an escaped
+  brace stays inside the box for both (the data side once stopped at it, reading `a\\`)."""
+  solution = "so \\boxed{1} and finally \\boxed{a\\}b}"
+  record = math_datasets.RawRecord({"solution": solution}, "x.jsonl", 1)
+  assert math_datasets.answer_or_boxed(record) == "a\\}b" == extraction.last_boxed(solution)
+  assert reasoning_gym_tasks.extract_answer(solution) == "a\\}b"
+  assert extraction.last_boxed("a \\boxed{1} b \\boxed{\\frac{a}{b}} c") == "\\frac{a}{b}"
+  assert extraction.last_boxed("\\fbox{7}") == "7"
+  assert extraction.last_boxed("\\boxed{unclosed") is None
 
 
 def _aops_url(year, contest, number):
