@@ -139,9 +139,8 @@ def smoke_config() -> ml_collections.ConfigDict:
   c.hardware = ml_collections.ConfigDict(dict(name="smoke", **SMOKE_HARDWARE))
   c.model.dtype = "bfloat16"
   c.model.param_dtype = "float32"
-  # TODO(policy): set True once nnx.remat in Policy._run_blocks can be traced inside the sampler's
-  # decode loop (today it raises flax's TraceContextError there); the full configs need it.
-  c.model.remat = False
+  # As the full configs: rematerialised blocks in the update (the sampler's decode skips remat).
+  c.model.remat = True
   c.model.logprob_chunk_size = 16
   c.rl.old_logp = "recompute"
   c.warmup.steps = 0

@@ -222,7 +222,7 @@ def compile_generate(
 
   The EOS id only decides when rows stop, not any shape, so a placeholder is used. Without a
   backward pass `model.remat` changes nothing but the trace, so the sampler is compiled without
-  it (policy.py's nnx.remat cannot yet be traced inside the sampler's decode loop).
+  it (the policy skips remat whenever it decodes with a KV cache).
   """
   cfg = model_config(config, num_layers).replace(remat=False)
   graphdef, params = abstract_params(cfg, mesh)

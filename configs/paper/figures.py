@@ -1,7 +1,7 @@
 """Which runs each figure of the paper needs: the figure -> runs table of scripts/reproduce.py.
 
 A run is named by its sweep (`SWEEP` / `sweep(scale)` of an experiment module below); the runner
-(jax_rlvr/jobs/sweep.py) trains the runs a figure needs, the figure code (jax_rlvr/jobs/figures.py)
+(jax_rlvr/jobs/sweep.py) trains the runs a figure needs, the figure code (jax_rlvr/jobs/results.py)
 draws them from their workdirs.
 """
 
