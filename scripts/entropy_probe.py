@@ -8,19 +8,18 @@ applies the run's GRPO update to the rollout it sampled next, on all tokens, on 
 only and on negative-Â tokens only, for each setting (probe.COUNTERFACTUALS; default: all), and
 prints one JSON line per variant (variant, delta_entropy, delta_entropy_heldout,
 delta_entropy_predicted, num_pos_tokens, num_neg_tokens, ...). Writes OUT/probe_step<S>.jsonl and
-OUT/probe_step<S>.png. --config must be the run's config (as for scripts/eval.py).
+OUT/probe_step<S>.png. Without --config the run's own DIR/config.json is probed (as by
+scripts/eval.py), with the --config.* overrides given.
 """
 
 import json
 import os
 
 from absl import app, flags
-from ml_collections import config_flags
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
-_CONFIG = config_flags.DEFINE_config_file(
-  "config", _DEFAULT_CONFIG, "The run's config file (configs/*.py[:arg]).", lock_config=True
-)
+from jax_rlvr.jobs import run_config
+
+_CONFIG = run_config.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory of the run to probe.")
 _STEP = flags.DEFINE_integer("step", None, "Global step of the checkpoint (default: latest).")
 _SETTINGS = flags.DEFINE_string(
