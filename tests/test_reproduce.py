@@ -265,6 +265,17 @@ def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
       f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 0.8, "avg@4": 0.2}) + "\n")
+    # 12 steps: the last 10 hold 3 within ±0.05 of δ = 0.44.
+    entropies = [0.8, 0.8, 0.7, 0.45, 0.40, 0.48, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+      for i, h in enumerate(entropies):
+        record = {"phase": "rl", "rl_step": i + 1, "entropy": h, "accuracy": 0.5}
+        f.write(json.dumps({**record, "clip_frac_low": 0.01, "clip_frac_high": 0.02}) + "\n")
+    config = figures.run_config(name if name != "_initial" else "grpo", "real_offpolicy", False)
+    if "rl.entropy_target" in overrides:
+      config.rl.entropy_target = float(overrides["rl.entropy_target"])
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+      f.write(config.to_json_best_effort())
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump({"stopped_early": False}, f)
 
@@ -273,3 +284,9 @@ def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
   assert trained["pos_adv_entropy_guided"]["rl.entropy_target"] == "0.4400"
   assert trained["ada_ent_reg_0.2"]["rl.entropy_target"] == "0.4400"
   assert "rl.entropy_target" not in trained["grpo"]
+  drawn = results.Results(str(tmp_path), "real_offpolicy")
+  guided = drawn.run_summary("pos_adv_entropy_guided")
+  assert guided["entropy_target"] == pytest.approx(0.44)
+  assert guided["near_target_last10"] == pytest.approx(0.3)
+  assert (guided["clip_frac_low"], guided["clip_frac_high"]) == pytest.approx((0.01, 0.02))
+  assert "near_target_last10" not in drawn.run_summary("grpo")

@@ -56,8 +56,9 @@ class Results:
     return rl["entropy_target"] if steered else None
 
   def run_summary(self, name: str) -> dict:
-    """Final EMA-0.6 entropy and training accuracy, avg@k / pass@k of the final eval, and the
-    mean fractions of response tokens clipped at the lower and upper bound over the run."""
+    """Final EMA-0.6 entropy and training accuracy, avg@k / pass@k of the final eval, the mean
+    fractions of response tokens clipped at the lower and upper bound over the run, and for a
+    controller's run its δ and the share of the last 10 steps within ±0.05 of it."""
     rl, evals = self.rl_records(name), self.evals(name)
     mean = lambda key: float(np.mean([r[key] for r in rl])) if rl and key in rl[0] else None
     out = {
@@ -74,6 +75,9 @@ class Results:
     target = self.entropy_target(name)
     if target is not None:
       out["entropy_target"] = target
+      # Does the controller hold δ? Steps of the last 10 with entropy within ±0.05 of it.
+      last = [r["entropy"] for r in rl[-10:]]
+      out["near_target_last10"] = sum(abs(h - target) <= 0.05 for h in last) / max(len(last), 1)
     return out
 
   def write_summary(self) -> dict:
