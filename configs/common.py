@@ -46,7 +46,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.template = "none"  # prompt template (jax_rlvr.data.templates.TEMPLATES)
   # How a response's answer is found and graded: "task" = the task's own way; "last_number" = the
   # last number in the response equals the numeric answer (reasoning-gym arithmetic tasks, for
-  # small models that answer in prose).
+  # small models that answer in prose); "first_number" = the first (after a template that opens
+  # the answer, chatml_answer).
   c.data.answer_format = "task"
   # Task "math" (jax_rlvr/data/math_datasets.py): local files only, in <manual_dir>/<dataset>/.
   # "name" or "name:split"; the default split is train for dataset and test for eval_dataset.

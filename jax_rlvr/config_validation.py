@@ -9,7 +9,7 @@ import jax
 import ml_collections
 
 from jax_rlvr import rl_step, sharding, tasks
-from jax_rlvr.data import math_datasets, templates
+from jax_rlvr.data import math_datasets, reasoning_gym_tasks, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
 
@@ -67,12 +67,13 @@ def validate_config(
   )
   _one_of(c, "data.task", tuple(tasks.TASKS))
   _one_of(c, "data.template", tuple(templates.TEMPLATES))
-  _one_of(c, "data.answer_format", ("task", "last_number"))
+  number_formats = tuple(reasoning_gym_tasks.NUMBER_FORMATS)
+  _one_of(c, "data.answer_format", ("task", *number_formats))
   _check(
     c.data.answer_format == "task" or c.data.task.startswith("rg_"),
     "data.answer_format",
     c.data.answer_format,
-    "'last_number' grades reasoning-gym tasks (rg_*) only; use 'task'.",
+    f"{number_formats} grade reasoning-gym tasks (rg_*) only; use 'task'.",
   )
   _check(
     c.warmup.steps == 0 or tasks.TASKS[c.data.task].has_demonstrations,

@@ -8,6 +8,7 @@ both can look tasks up without importing each other.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,9 +110,11 @@ TASKS: dict[str, Task] = {
 
 
 def build_task(config: ml_collections.ConfigDict) -> Task:
-  """TASKS[data.task], graded by the last number of a response when data.answer_format says so."""
+  """TASKS[data.task], graded by the last or first number of a response when data.answer_format
+  says so (reasoning_gym_tasks.NUMBER_FORMATS)."""
   task = TASKS[config.data.task]
-  if config.data.answer_format == "last_number":
-    grade, extract = reasoning_gym_tasks.grade_last_number, reasoning_gym_tasks.last_number
+  extract = reasoning_gym_tasks.NUMBER_FORMATS.get(config.data.answer_format)
+  if extract is not None:
+    grade = functools.partial(reasoning_gym_tasks.grade_numbers, extract=extract)
     return dataclasses.replace(task, grade=grade, extract_answer=extract)
   return task

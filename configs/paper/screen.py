@@ -10,8 +10,8 @@ entropy) needs confident errors: a penalised token raises entropy only when log 
 The candidates span
   * the format: "prose" is the N = 1 study's setting (chatml_number, 24 new tokens: the model
     answers in a sentence and rambles, so wrong answers are long); "answer" opens the assistant
-    turn with "The answer is" (template chatml_answer) and stops after 8 new tokens, so right and
-    wrong responses are the same few tokens;
+    turn with "The answer is" (template chatml_answer), grades the first number and stops after
+    8 new tokens, so right and wrong responses are the same few tokens;
   * tasks the model gets confidently wrong: one-digit + - * (the reference), two-digit sums,
     one- by two-digit products, letter counting in a few words, picking the larger of two
     decimals (reasoning-gym number_format: "9.11 or 9.9");
@@ -29,6 +29,9 @@ from configs import common, smollm2
 _PROSE = {}
 _ANSWER = {
   "data.template": "chatml_answer",
+  # The number right after "The answer is": the model often goes on ("2. 2 × 9"), and graded by
+  # the last number such a response would be wrong (two-digit sums earned 0 on every sample).
+  "data.answer_format": "first_number",
   "rollout.max_new_tokens": 8,
   "data.max_prompt_len": 48,
 }

@@ -246,22 +246,37 @@ def last_number(response: str) -> str | None:
   return numbers[-1] if numbers else None
 
 
-def score_last_number(response: str, answer_json: str) -> float:
-  """1.0 when the response's last number equals the entry's numeric answer, else 0.0.
+def first_number(response: str) -> str | None:
+  """The first integer or decimal in the response (data.answer_format = "first_number": a
+  template that opens the answer, "The answer is", makes it the response's first number)."""
+  match = _NUMBER.search(response[:MAX_ANSWER_CHARS])
+  return match.group() if match else None
 
-  For small models that answer in prose ("The answer is 7."): no answer tag or format is needed,
-  and whatever the response says after its answer must not be another number.
+
+# data.answer_format -> the number a response is graded by.
+NUMBER_FORMATS = {"last_number": last_number, "first_number": first_number}
+
+
+def score_number(response: str, answer_json: str, extract=last_number) -> float:
+  """1.0 when the response's number (`extract`: last_number or first_number) equals the entry's
+  numeric answer, else 0.0.
+
+  For small models that answer in prose ("The answer is 7."): no answer tag or format is needed.
+  With last_number, whatever the response says after its answer must not be another number; with
+  first_number, nothing before it may be.
   """
   try:
-    number = last_number(response)
+    number = extract(response)
     return float(number is not None and float(number) == float(json.loads(answer_json)["answer"]))
   except (ValueError, KeyError, TypeError):
     return 0.0
 
 
-def grade_last_number(responses: Sequence[str], answers: Sequence[str]) -> list[float]:
-  """Binary rewards by `score_last_number`, in input order."""
-  return [score_last_number(r, a) for r, a in zip(responses, answers, strict=True)]
+def grade_numbers(
+  responses: Sequence[str], answers: Sequence[str], extract=last_number
+) -> list[float]:
+  """Binary rewards by `score_number`, in input order."""
+  return [score_number(r, a, extract) for r, a in zip(responses, answers, strict=True)]
 
 
 def grade(responses: Sequence[str], answers: Sequence[str]) -> list[float]:

@@ -1,5 +1,6 @@
 """Tests of the reasoning-gym builder, answer extraction and binary grading."""
 
+import functools
 import json
 
 import pytest
@@ -113,3 +114,14 @@ def test_tasks_are_registered_with_the_ascii_tokenizer():
     task = tasks.TASKS[f"rg_{name}"]
     assert task.grade is rg.grade and not task.has_demonstrations
     assert task.char_tokenizer().vocab_size == 99
+
+
+def test_answer_formats_grade_the_first_or_the_last_number():
+  """chatml_answer opens the answer ("The answer is"), so its response's first number is the
+  answer and whatever follows is ignored; prose is graded by its last number."""
+  gold = json.dumps({"answer": "68"})
+  first = functools.partial(rg.grade_numbers, extract=rg.first_number)
+  assert first([" 68. 23 + 45", " 45 + 23 = 68", " -68", "none"], [gold] * 4) == [1, 0, 0, 0]
+  assert rg.grade_numbers([" 68. 23 + 45", "23 + 45 is 68.", "x"], [gold] * 3) == [0, 1, 0]
+  assert rg.first_number(" -3.5 then 2") == "-3.5" and rg.last_number("2 then -3.5") == "-3.5"
+  assert rg.NUMBER_FORMATS == {"last_number": rg.last_number, "first_number": rg.first_number}
