@@ -39,6 +39,8 @@ EXTRAS_REQUIRE = {
   # dependencies (llm, llama-cpp-python) are not needed.
   "real": ["gguf>=0.19,<0.20"],
   "tpu": ["jax[tpu]>=0.10.2,<0.11"],
+  # The CUDA plugin and libraries (~3 GB): memory plans compiled for H100 targets without a GPU.
+  "cuda": ["jax[cuda12]>=0.10.2,<0.11"],
 }
 
 setuptools.setup(

@@ -232,7 +232,10 @@ def compile_generate(
     config, eos_ids=(cfg.vocab_size - 1,), pad_id=0, evaluation=evaluation
   )
   Q = config.eval.batch_prompts if evaluation else r.prompts_per_step
-  layout = sharding.replicated(mesh) if evaluation else sharding.batch_sharding(mesh)
+  # As the train loop passes them: split over the batch axes, or replicated where they do not
+  # divide (a single process replicates a small batch; eval prompts are always replicated).
+  split = not evaluation and Q % sharding.batch_devices(mesh.shape) == 0
+  layout = sharding.batch_sharding(mesh) if split else sharding.replicated(mesh)
   prompts = _sds((Q, config.data.max_prompt_len), jnp.int32, layout)
   key = _abstract_key(mesh)
   return _timed_compile(

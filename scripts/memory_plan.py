@@ -5,9 +5,10 @@ r"""Per-device memory of a config's RL update and sampler on its target mesh, wi
   python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 --topology v5p-64 \
       [--programs rl_update,generate,eval_generate,prompt_entropy] [--json_out plan.json]
 
-With --topology (a hardware name such as v5p-64 or a libtpu spelling such as v5p:2x4x4;
-jax_rlvr/accelerators.py) the programs are compiled by the TPU compiler (libtpu, the `tpu` extra)
-for that topology's chips, on this host, with no TPU: the config's mesh is laid over the chips
+With --topology (a hardware name such as v5p-64 or a libtpu spelling such as v5p:2x4x4, or the
+GPU target h100x8; jax_rlvr/accelerators.py) the programs are compiled by the TPU compiler
+(libtpu, the `tpu` extra; for h100x8 XLA:GPU through the `cuda` extra) for that target's chips,
+on this host, with no accelerator: the config's mesh is laid over the chips
 (its size must be the chip count) and each program prints one JSON line (program, device_kind,
 topology, bytes_per_chip, hbm_bytes, flops, bytes_accessed, model_flops, roofline_s, compile_s,
 ...; jax_rlvr.memory_plan.tpu_record), then one for the GRPO iteration's roofline time and MFU,
@@ -53,7 +54,9 @@ def main(argv):
   del argv
   config = _CONFIG.value
   if _TOPOLOGY.value:
-    os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; libtpu only compiles
+    os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; libtpu (or CUDA) only compiles
+    # The CUDA plugin's version check calls a driver a GPU-less host does not have.
+    os.environ.setdefault("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "1")
     from jax_rlvr import memory_plan
 
     programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
