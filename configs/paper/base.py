@@ -41,8 +41,8 @@ from jax_rlvr import config_fields
 SCALES = ("toy", "real", "real_offpolicy", "full")
 # The regime screen's choice (docs/results/screen/screen.md) and the steps its GRPO run needs for
 # entropy to fall below half its start.
-REAL_OFFPOLICY_CANDIDATE = "answer_2digit_sums_t1.0"
-REAL_OFFPOLICY_STEPS = 40
+REAL_OFFPOLICY_CANDIDATE = "answer_decimals_t1.0"
+REAL_OFFPOLICY_STEPS = 30
 # δ of the controllers as a fraction of the starting entropy: the paper's δ = 0.2 over its 0.3657.
 REAL_OFFPOLICY_DELTA = 0.55
 FULL_HARDWARE = "v5p-64"
@@ -71,7 +71,7 @@ def real_offpolicy_config(smoke: bool = False) -> ml_collections.ConfigDict:
 
   c = screen.candidate_config(REAL_OFFPOLICY_CANDIDATE, smoke)
   c.rl.mini_batches = 4  # N = 4: the ratio leaves 1 after the first step and the clip acts
-  c.rl.micro_batches = 1  # 16-row mini-batches of a few tokens each: no accumulation needed
+  c.rl.micro_batches = 1  # a 16-row mini-batch of short responses fits in one pass
   c.eval.temperature = c.rollout.temperature  # δ is read off the first eval's entropy
   if not smoke:
     c.num_steps = REAL_OFFPOLICY_STEPS
