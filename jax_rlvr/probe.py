@@ -84,7 +84,7 @@ def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: fl
   response_mask [B, N].
   """
 
-  def one(chunk):
+  def one(params, chunk):
     h_BND = scoring.response_hidden_states(
       nnx.merge(graphdef, params),
       chunk["prompt_tokens"],
@@ -98,10 +98,13 @@ def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: fl
     return tuple(jnp.where(valid_BN, x_BN, 0.0) for x_BN in stats_BN)
 
   if num_chunks == 1:
-    return one(batch)
+    return one(params, batch)
   B = batch["response_tokens"].shape[0]
   to_chunks = lambda x: x.reshape(num_chunks, B // num_chunks, *x.shape[1:])
-  stats_JCN = jax.lax.map(one, jax.tree.map(to_chunks, batch))
+  # Parameters enter the loop body as arguments of an inner jit (as in rl_step.score_in_chunks):
+  # nnx.remat cannot update Params whose values are tracers of the enclosing trace.
+  one_chunk = jax.jit(one)
+  stats_JCN = jax.lax.map(lambda chunk: one_chunk(params, chunk), jax.tree.map(to_chunks, batch))
   return tuple(x_JCN.reshape(B, -1) for x_JCN in stats_JCN)
 
 

@@ -143,3 +143,18 @@ def test_sign_token_stats_count_confident_tokens_by_sign():
   assert (stats["length_pos"], stats["length_neg"]) == (2.5, 1.0)
   assert stats["confident_pos"] == pytest.approx(3 / 5)
   assert stats["confident_neg"] == 1.0
+
+
+def test_token_stats_in_chunks_run_on_a_rematerialised_policy():
+  """Under jit, row chunks of a remat policy give the one-pass values (the chunks' inner jit keeps
+  nnx.remat from meeting the enclosing trace's tracers)."""
+  policy = Policy(get_preset("tiny", vocab_size=17, remat=True), rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(policy)
+  _, _, rollout, _, _ = _greedy_state()
+  batch = probe._batch(rollout)
+  stats = jax.jit(probe.token_stats, static_argnames=("num_chunks", "graphdef"))
+  whole = stats(params, batch, 1, graphdef=graphdef)
+  chunked = stats(params, batch, 4, graphdef=graphdef)
+  for a, b in zip(whole, chunked, strict=True):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+  assert float(np.abs(np.asarray(whole[0])).sum()) > 0
