@@ -210,6 +210,25 @@ def test_real_scale_runs_validate_with_the_packaged_model():
     figures.figure_runs("diversity", "real")
 
 
+def _write_finished_run(workdir, scale, name, overrides, start_entropy, entropies=()):
+  """What a finished run leaves for the sweep and the results: its first eval (the starting
+  entropy), per-step RL metrics, config.json with the δ it was given, summary.json."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
+    f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": start_entropy, "avg@4": 0.2}) + "\n")
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    for i, h in enumerate(entropies):
+      record = {"phase": "rl", "rl_step": i + 1, "entropy": h, "accuracy": 0.5}
+      f.write(json.dumps({**record, "clip_frac_low": 0.01, "clip_frac_high": 0.02}) + "\n")
+  config = figures.run_config(name if name != "_initial" else "grpo", scale, smoke=False)
+  if "rl.entropy_target" in overrides:
+    config.rl.entropy_target = float(overrides["rl.entropy_target"])
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write(config.to_json_best_effort())
+  with open(os.path.join(workdir, "summary.json"), "w") as f:
+    json.dump({"stopped_early": False}, f)
+
+
 def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monkeypatch):
   """Without a warm-up, one eval of the starting policy (runs/_initial) runs first; the runs
   that hold entropy where it began get δ = its entropy, and summary.json reports it."""
@@ -218,17 +237,7 @@ def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monk
 
   def fake_train(name, module, arg, overrides):
     trained.append((name, overrides))
-    workdir = rep.workdir(name)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
-      f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 1.8661, "avg@4": 0.2}) + "\n")
-    config = figures.run_config(name if name != "_initial" else "grpo", "real", smoke=False)
-    if "rl.entropy_target" in overrides:
-      config.rl.entropy_target = float(overrides["rl.entropy_target"])
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort())
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump({"stopped_early": False}, f)
+    _write_finished_run(rep.workdir(name), "real", name, overrides, 1.8661)
 
   monkeypatch.setattr(rep, "_train", fake_train)
   rep.ensure_runs(["pos_adv_entropy_guided", "adv_nonneg_only"])
@@ -259,25 +268,12 @@ def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
   rep = sweep.Sweep(str(tmp_path), "real_offpolicy", jobs=1)
   trained = {}
 
+  # 12 steps: the last 10 hold 3 within ±0.05 of δ = 0.44.
+  entropies = [0.8, 0.8, 0.7, 0.45, 0.40, 0.48, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+
   def fake_train(name, module, arg, overrides):
     trained[name] = overrides
-    workdir = rep.workdir(name)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "eval.jsonl"), "w") as f:
-      f.write(json.dumps({"step": 0, "rl_step": 0, "entropy": 0.8, "avg@4": 0.2}) + "\n")
-    # 12 steps: the last 10 hold 3 within ±0.05 of δ = 0.44.
-    entropies = [0.8, 0.8, 0.7, 0.45, 0.40, 0.48, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
-    with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-      for i, h in enumerate(entropies):
-        record = {"phase": "rl", "rl_step": i + 1, "entropy": h, "accuracy": 0.5}
-        f.write(json.dumps({**record, "clip_frac_low": 0.01, "clip_frac_high": 0.02}) + "\n")
-    config = figures.run_config(name if name != "_initial" else "grpo", "real_offpolicy", False)
-    if "rl.entropy_target" in overrides:
-      config.rl.entropy_target = float(overrides["rl.entropy_target"])
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-      f.write(config.to_json_best_effort())
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-      json.dump({"stopped_early": False}, f)
+    _write_finished_run(rep.workdir(name), "real_offpolicy", name, overrides, 0.8, entropies)
 
   monkeypatch.setattr(rep, "_train", fake_train)
   rep.ensure_runs(["pos_adv_entropy_guided", "ada_ent_reg_0.2", "grpo"])
