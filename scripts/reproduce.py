@@ -1,12 +1,13 @@
 r"""Reproduce a figure (or all) of the paper: run the sweeps it needs, then draw it.
 
-  python scripts/reproduce.py --figure NAME|all --scale toy|real|full --outdir DIR [--jobs 2]
+  python scripts/reproduce.py --figure NAME|all --scale toy|real|real_offpolicy|full --outdir DIR
       [--smoke] [--set field=value ...] [--runs NAME,NAME,...]
 
 Figures: clipping, offpolicy, diversity, entropy_vs_diversity, calibration, prompt_entropy,
-methods, table (the real scale, configs/smollm2.py: signs, clipping, methods, calibration,
-table). Runs already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the
-figure, every invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final
+methods, table (the real scale, configs/smollm2.py, and real_offpolicy, the regime screen's
+choice at N = 4: signs, clipping, methods, calibration, table). --jobs (2) sets the runs at
+once. Runs already complete in DIR/runs/ are skipped, so rerunning resumes. Besides the figure,
+every invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final
 entropy with EMA 0.6 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
 --runs trains named runs of configs/paper/*.py (e.g. grpo,adv_nonneg_only) besides or instead of
 a figure's. --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy;
