@@ -375,6 +375,13 @@ def topology_mesh(config: ml_collections.ConfigDict, devices):
   return sharding.make_mesh(shape, config.mesh.axes, devices=devices)
 
 
+def _sampler_rows(config: ml_collections.ConfigDict, program: str) -> int:
+  """Rows the sampler decodes in `program`: an eval batch (prompts × k) or a rollout batch."""
+  if program == "eval_generate":
+    return config.eval.batch_prompts * config.eval.k
+  return config.rollout.prompts_per_step * config.rollout.group_size
+
+
 def model_flops(config: ml_collections.ConfigDict, program: str, params: int) -> float:
   """Dense matmul FLOPs of one call of `program` over all chips (2 per parameter and token
   forward, 4 backward, 2 more forward under remat; attention's T² terms left out): the count a
@@ -387,10 +394,7 @@ def model_flops(config: ml_collections.ConfigDict, program: str, params: int) ->
     step = 6 + 2 * bool(config.model.remat)
     return 2.0 * params * rows * tokens * (scoring_passes + config.rl.epochs * step / 2)
   if program in ("generate", "eval_generate"):
-    rows = (
-      e.batch_prompts * e.k if program == "eval_generate" else r.prompts_per_step * r.group_size
-    )
-    return 2.0 * params * rows * (P + N)
+    return 2.0 * params * _sampler_rows(config, program) * (P + N)
   if program == "prompt_entropy":
     return 2.0 * params * e.batch_prompts * P
   raise ValueError(f"No FLOP count for {program!r}.")
@@ -401,8 +405,8 @@ def decode_bytes(config: ml_collections.ConfigDict, program: str, cfg: ModelConf
   weights (compute dtype) and of the full-length KV cache; 0 for the other programs."""
   if program not in ("generate", "eval_generate"):
     return 0.0
-  r, e = config.rollout, config.eval
-  rows = e.batch_prompts * e.k if program == "eval_generate" else r.prompts_per_step * r.group_size
+  r = config.rollout
+  rows = _sampler_rows(config, program)
   T = config.data.max_prompt_len + r.max_new_tokens
   width = jnp.dtype(cfg.dtype).itemsize
   cache = 2 * cfg.num_layers * rows * T * cfg.num_kv_heads * cfg.head_dim * width
