@@ -175,8 +175,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.checkpoint.max_to_keep = 2
 
   c.mesh = ml_collections.ConfigDict()
-  c.mesh.shape = (-1, 1, 1)
-  c.mesh.axes = ("data", "fsdp", "tensor")
+  c.mesh.shape = (-1, 1, 1)  # sizes of the axes (data, fsdp, tensor); one -1 takes the rest
   return c
 
 

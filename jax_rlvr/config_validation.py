@@ -48,8 +48,13 @@ def validate_config(
   """
   num_devices = jax.device_count() if num_devices is None else num_devices
   processes = jax.process_count() if num_processes is None else num_processes
-  r, rl = c.rollout, c.rl
+  for check in (_check_steps_and_model, _check_data, _check_rollout, _check_rl, _check_eval):
+    check(c)
+  data_size = _check_mesh(c, num_devices)
+  _check_batch_split(c, data_size, processes)
 
+
+def _check_steps_and_model(c) -> None:
   _check(c.num_steps >= 0, "num_steps", c.num_steps, "use 0 or more GRPO steps.")
   _check(c.warmup.steps >= 0, "warmup.steps", c.warmup.steps, "use 0 or more warm-up steps.")
   _check(
@@ -65,6 +70,12 @@ def validate_config(
     c.tokenizer.path,
     "tokenizer.kind='hf' needs the directory holding tokenizer.json.",
   )
+  _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
+  _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
+  _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
+
+
+def _check_data(c) -> None:
   _one_of(c, "data.task", tuple(tasks.TASKS))
   _one_of(c, "data.template", tuple(templates.TEMPLATES))
   number_formats = tuple(reasoning_gym_tasks.NUMBER_FORMATS)
@@ -110,6 +121,9 @@ def validate_config(
     "use a positive number of tokens.",
   )
 
+
+def _check_rollout(c) -> None:
+  r = c.rollout
   _check(
     r.group_size >= 2,
     "rollout.group_size",
@@ -132,74 +146,32 @@ def validate_config(
   _check(0 < r.top_p <= 1, "rollout.top_p", r.top_p, "use a value in (0, 1].")
   _check(r.top_k >= 0, "rollout.top_k", r.top_k, "use 0 (off) or a positive k.")
   _one_of(c, "rl.old_logp", ("recompute", "sampler"))
-  if rl.old_logp == "sampler":
+  if c.rl.old_logp == "sampler":
     # The sampler records log-probs of the plain policy (T = 1, untruncated); in bf16 its KV-cache
     # decode and the trainer's forward pass differ by more than rounding.
     exact = r.temperature == 1.0 and r.top_p == 1.0 and r.top_k == 0
     _check(
       exact and c.model.dtype == "float32",
       "rl.old_logp",
-      rl.old_logp,
+      c.rl.old_logp,
       "'sampler' needs rollout.temperature = 1, top_p = 1, top_k = 0 and model.dtype = float32 "
       f"(got {r.temperature}, {r.top_p}, {r.top_k}, {c.model.dtype}); use 'recompute'.",
     )
-  batch = r.prompts_per_step * r.group_size
-  _check(
-    tuple(c.mesh.axes) == sharding.MESH_AXES,
-    "mesh.axes",
-    tuple(c.mesh.axes),
-    f"the code names the axes {sharding.MESH_AXES}; set their sizes in mesh.shape instead.",
-  )
-  _check(
-    len(c.mesh.shape) == len(c.mesh.axes) and all(s == -1 or s >= 1 for s in c.mesh.shape),
-    "mesh.shape",
-    tuple(c.mesh.shape),
-    f"give one size >= 1 (or a single -1) for each of the axes {tuple(c.mesh.axes)}.",
-  )
-  try:
-    mesh_shape = sharding.resolve_mesh_shape(c.mesh.shape, num_devices)
-  except ValueError as e:
-    _check(False, "mesh.shape", tuple(c.mesh.shape), f"{e} Use -1 for the data axis.")
-  data_size = sharding.batch_devices(dict(zip(c.mesh.axes, mesh_shape, strict=True)))
-  _check(
-    batch % max(data_size, 1) == 0,
-    "rollout.prompts_per_step",
-    r.prompts_per_step,
-    f"prompts × G = {batch} must be divisible by the {data_size} devices of the data and "
-    "fsdp mesh axes; change prompts_per_step, group_size or mesh.shape.",
-  )
 
-  for field in ("rollout.prompts_per_step", "warmup.batch_size"):
-    _check(
-      _get(c, field) % processes == 0,
-      field,
-      _get(c, field),
-      f"batch sizes are global and must split evenly over the {processes} processes.",
-    )
-  if processes > 1:
-    # One process alone can replicate a batch that does not divide over the devices (a few
-    # prompts on many devices); several processes each hold only their own rows, so every batch
-    # they feed in (rollout prompts, warm-up demonstrations) must divide over the batch axes.
-    fields = ["rollout.prompts_per_step"] + (["warmup.batch_size"] if c.warmup.steps else [])
-    for field in fields:
-      _check(
-        _get(c, field) % data_size == 0,
-        field,
-        _get(c, field),
-        f"with {processes} processes it must be divisible by the {data_size} devices of the data "
-        "and fsdp mesh axes (each process feeds only its own rows); change it or mesh.shape.",
-      )
+
+def _check_rl(c) -> None:
+  """The update's choices (each a registry's keys) and its ranges."""
+  rl = c.rl
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
   _one_of(c, "rl.lambda_schedule", tuple(controllers.LAMBDA_SCHEDULES))
   _one_of(c, "rl.method", METHODS)
   _one_of(c, "rl.kl_estimator", tuple(kl.KL_ESTIMATORS))
   for field in ("eps_low", "eps_high"):
-    value = rl[field]
     _check(
-      0 < value < 1,
+      0 < rl[field] < 1,
       f"rl.{field}",
-      value,
+      rl[field],
       "the clip range ε must lie in (0, 1); to disable clipping set rl.clip=False.",
     )
   _check(
@@ -208,30 +180,10 @@ def validate_config(
     rl.dual_clip_c,
     "use 0 (off) or a bound c > 1 (3.0 is usual).",
   )
-  _check(rl.mini_batches >= 1, "rl.mini_batches", rl.mini_batches, "use >= 1.")
+  for field in ("mini_batches", "micro_batches", "epochs"):
+    _check(rl[field] >= 1, f"rl.{field}", rl[field], "use >= 1 (1 = no split).")
   _check(rl.probe_every >= 0, "rl.probe_every", rl.probe_every, "use 0 (off) or K >= 1 steps.")
-  _check(rl.epochs >= 1, "rl.epochs", rl.epochs, "use >= 1.")
-  # Guarded while configs/common.py lacks the field (only the full-scale configs set it).
   _check(rl.pad_bucket >= 0, "rl.pad_bucket", rl.pad_bucket, "use 0 (off) or a bucket >= 1.")
-  micro = rl.micro_batches
-  _check(micro >= 1, "rl.micro_batches", micro, "use >= 1 (1 = no gradient accumulation).")
-  problem = rl_step.batch_split_problem(
-    batch, rl.mini_batches, micro, r.group_size, rl.share_prompts
-  )
-  if problem is not None:
-    field, fix = problem
-    _check(False, f"rl.{field}", rl[field], fix)
-  rows = batch // (rl.mini_batches * micro)
-  # One process computes a micro-batch that does not divide over the devices replicated (tests
-  # use tiny ones); over several hosts every host would compute every row, so it must divide.
-  _check(
-    processes == 1 or rows % max(data_size, 1) == 0,
-    "rl.micro_batches",
-    micro,
-    f"a micro-batch of {rows} responses (prompts × G / mini_batches / micro_batches) "
-    f"does not divide over the {data_size} devices of the data and fsdp mesh axes; lower "
-    "rl.micro_batches or rl.mini_batches.",
-  )
   for field in ("pos_weight", "neg_weight", "lambda_init"):
     _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
   if rl.lambda_schedule == "epoch":
@@ -268,8 +220,8 @@ def validate_config(
     "method 'entropy_bonus' needs a non-zero α (the paper: 0.001, 0.002, -0.001).",
   )
 
-  _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
-  _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
+
+def _check_eval(c) -> None:
   _check(c.eval.k >= 1, "eval.k", c.eval.k, "use at least one sample per prompt.")
   # Eval prompts are replicated on every device (each process samples all of them), so their
   # batch needs no divisibility, only a size.
@@ -279,7 +231,72 @@ def validate_config(
   _check(
     not bad_ks, "eval.pass_ks", tuple(c.eval.pass_ks), f"each k must be in [1, eval.k={c.eval.k}]."
   )
-  _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
+
+
+def _check_mesh(c, num_devices: int) -> int:
+  """Checks mesh.shape against the device count; returns the devices of the batch axes."""
+  axes = sharding.MESH_AXES
+  _check(
+    len(c.mesh.shape) == len(axes) and all(s == -1 or s >= 1 for s in c.mesh.shape),
+    "mesh.shape",
+    tuple(c.mesh.shape),
+    f"give one size >= 1 (or a single -1) for each of the axes {axes}.",
+  )
+  try:
+    mesh_shape = sharding.resolve_mesh_shape(c.mesh.shape, num_devices)
+  except ValueError as e:
+    _check(False, "mesh.shape", tuple(c.mesh.shape), f"{e} Use -1 for the data axis.")
+  return sharding.batch_devices(dict(zip(axes, mesh_shape, strict=True)))
+
+
+def _check_batch_split(c, data_size: int, processes: int) -> None:
+  """The rollout batch over the batch devices, the processes, mini- and micro-batches."""
+  r, rl = c.rollout, c.rl
+  batch = r.prompts_per_step * r.group_size
+  _check(
+    batch % max(data_size, 1) == 0,
+    "rollout.prompts_per_step",
+    r.prompts_per_step,
+    f"prompts × G = {batch} must be divisible by the {data_size} devices of the data and "
+    "fsdp mesh axes; change prompts_per_step, group_size or mesh.shape.",
+  )
+  for field in ("rollout.prompts_per_step", "warmup.batch_size"):
+    _check(
+      _get(c, field) % processes == 0,
+      field,
+      _get(c, field),
+      f"batch sizes are global and must split evenly over the {processes} processes.",
+    )
+  if processes > 1:
+    # One process alone can replicate a batch that does not divide over the devices (a few
+    # prompts on many devices); several processes each hold only their own rows, so every batch
+    # they feed in (rollout prompts, warm-up demonstrations) must divide over the batch axes.
+    fields = ["rollout.prompts_per_step"] + (["warmup.batch_size"] if c.warmup.steps else [])
+    for field in fields:
+      _check(
+        _get(c, field) % data_size == 0,
+        field,
+        _get(c, field),
+        f"with {processes} processes it must be divisible by the {data_size} devices of the data "
+        "and fsdp mesh axes (each process feeds only its own rows); change it or mesh.shape.",
+      )
+  problem = rl_step.batch_split_problem(
+    batch, rl.mini_batches, rl.micro_batches, r.group_size, rl.share_prompts
+  )
+  if problem is not None:
+    field, fix = problem
+    _check(False, f"rl.{field}", rl[field], fix)
+  rows = batch // (rl.mini_batches * rl.micro_batches)
+  # One process computes a micro-batch that does not divide over the devices replicated (tests
+  # use tiny ones); over several hosts every host would compute every row, so it must divide.
+  _check(
+    processes == 1 or rows % max(data_size, 1) == 0,
+    "rl.micro_batches",
+    rl.micro_batches,
+    f"a micro-batch of {rows} responses (prompts × G / mini_batches / micro_batches) "
+    f"does not divide over the {data_size} devices of the data and fsdp mesh axes; lower "
+    "rl.micro_batches or rl.mini_batches.",
+  )
 
 
 def _model_dir(path: str, field: str) -> str:

@@ -264,7 +264,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """
   config_validation.validate_config(config)
   config_validation.check_files(config)
-  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  mesh = sharding.make_mesh(config.mesh.shape)
   tokenizer = components.build_tokenizer(config)
   config_validation.check_vocab(config, tokenizer)
   step, graphdef, params = train_state.restore_params(config, workdir, mesh)

@@ -140,7 +140,7 @@ def final_state(workdir: str) -> tuple[int, list[np.ndarray]]:
   from jax_rlvr import evaluate, sharding, train_state
 
   config = evaluate.load_run_config(workdir)
-  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  mesh = sharding.make_mesh(config.mesh.shape)
   step, _, state = train_state.restore_state(config, workdir, mesh)
   return step, [
     np.asarray(x) for x in jax.tree.leaves(jax.device_get((state.params, state.opt_state)))

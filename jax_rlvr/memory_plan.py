@@ -372,7 +372,7 @@ def topology_mesh(config: ml_collections.ConfigDict, devices):
       f"config.mesh.shape={tuple(config.mesh.shape)} covers {math.prod(shape)} devices but the "
       f"topology has {len(devices)} chips; use a mesh whose product is {len(devices)} (or -1)."
     )
-  return sharding.make_mesh(shape, config.mesh.axes, devices=devices)
+  return sharding.make_mesh(shape, devices=devices)
 
 
 def _sampler_rows(config: ml_collections.ConfigDict, program: str) -> int:

@@ -108,7 +108,7 @@ class Trainer:
       with open(os.path.join(workdir, "config.json"), "w") as f:
         f.write(config.to_json_best_effort(indent=2))
 
-    self.mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+    self.mesh = sharding.make_mesh(config.mesh.shape)
     self.tokenizer = components.build_tokenizer(config)
     config_validation.check_vocab(config, self.tokenizer)
     # Data before the policy: a malformed data file stops the run before the first compile.

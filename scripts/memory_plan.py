@@ -79,7 +79,7 @@ def main(argv):
   from jax_rlvr import config_validation, memory_plan, sharding
 
   config_validation.validate_config(config, num_devices=num_devices)
-  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  mesh = sharding.make_mesh(config.mesh.shape)
   fit_layers = tuple(int(x) for x in _FIT_LAYERS.value) or None
   rows = memory_plan.plan(config, mesh, tuple(_PROGRAMS.value), fit_layers=fit_layers)
   hbm_gib = config.hardware.hbm_gib if "hardware" in config else None

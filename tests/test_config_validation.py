@@ -70,7 +70,6 @@ def test_micro_batches_must_divide_over_the_devices_of_several_processes():
     ("mesh.shape", (-1, 3, 1), "does not divide 8 devices"),
     ("mesh.shape", (-1, -1, 1), "more than one -1"),
     ("mesh.shape", (8, 1), "one size >= 1"),
-    ("mesh.axes", ("fsdp", "data", "tensor"), "the code names the axes"),
     ("eval.batch_prompts", 0, "at least one prompt"),
     ("data.template", "chatml_typo", "choose one of"),
   ],

@@ -296,7 +296,7 @@ def test_restore_params_reads_the_final_state_and_evaluate_repeats_the_final_eva
   run = str(tmp_path / "run")
   shutil.copytree(workdir, run)
   files = _files(run)
-  mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+  mesh = sharding.make_mesh(config.mesh.shape)
   step, _, params = train_state.restore_params(config, run, mesh)
   assert _files(run) == files
   ref_step, ref_leaves = final_params(run, config)

@@ -38,7 +38,7 @@ def subsets_for_run(
   task = tasks.build_task(config)
   tokenizer = components.build_tokenizer(config)
   if from_checkpoint:
-    mesh = sharding.make_mesh(config.mesh.shape, config.mesh.axes)
+    mesh = sharding.make_mesh(config.mesh.shape)
     _, graphdef, params = train_state.restore_params(config, workdir, mesh)
     policy = nnx.merge(graphdef, params)
   else:
