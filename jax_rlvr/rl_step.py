@@ -328,17 +328,39 @@ def update_on_rollout(
   `logp_mismatch_max` are the mean and max |Δ log p| of sampler and trainer over response tokens.
   """
   adv_B = compute_advantages(rewards_B, hp)
-  mask_BN = rollout.response_mask_BN
+  batch, entropy_BN = _scored_batch(params, ref_params, rollout, adv_B, graphdef=graphdef, hp=hp)
+  weights = current_weights(controllers, hp)
+  if sign_weights is not None:
+    weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
+
+  step_rows = _step_rows(key, rewards_B.shape[0], hp)
+  step_keys = jax.random.split(jax.random.fold_in(key, 1), step_rows.shape[0])
+  one_step = functools.partial(
+    _gradient_step, batch=batch, weights=weights, graphdef=graphdef, optimizer=optimizer, hp=hp
+  )
+  (params, opt_state), step_metrics = jax.lax.scan(
+    one_step, (params, opt_state), (step_rows, step_keys)
+  )
+  metrics = jax.tree.map(jnp.mean, step_metrics)
+  metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
+  metrics["num_updates"] = jnp.float32(step_rows.shape[0])
+  metrics.update(_rollout_metrics(rollout, rewards_B, batch, entropy_BN, weights, hp))
+  controllers = controllers_lib.update_controllers(controllers, metrics["entropy"], hp)
+  return params, opt_state, controllers, metrics
+
+
+def _scored_batch(params, ref_params, rollout, adv_B, *, graphdef, hp: RLHyperParams):
+  """The update's batch (tokens, masks, advantages, old and reference log-probs) and the old
+  policy's entropies entropy_BN."""
   batch = {
     "prompt_tokens": rollout.prompt_tokens_BP,
     "prompt_mask": rollout.prompt_mask_BP,
     "response_tokens": rollout.response_tokens_BN,
-    "response_mask": mask_BN,
+    "response_mask": rollout.response_mask_BN,
     "adv": adv_B,
   }
-  U = hp.micro_batches
   scored = functools.partial(
-    score_in_chunks, num_chunks=hp.mini_batches * U, graphdef=graphdef, hp=hp
+    score_in_chunks, num_chunks=hp.mini_batches * hp.micro_batches, graphdef=graphdef, hp=hp
   )
   if hp.old_logp == "sampler":
     # The sampler's per-token log-probs and entropies at temperature 1 without truncation
@@ -352,12 +374,11 @@ def update_on_rollout(
   if hp.kl_coef > 0:
     ref_logp_BN, _ = scored(ref_params, batch)
     batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
-  weights = current_weights(controllers, hp)
-  if sign_weights is not None:
-    weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
+  return batch, entropy_BN
 
-  B = rewards_B.shape[0]
-  M = B // hp.mini_batches
+
+def _step_rows(key, B: int, hp: RLHyperParams):
+  """[epochs · mini_batches, M]: the rows of each gradient step, a fresh order per epoch."""
   perm_keys = jax.random.split(jax.random.fold_in(key, 0), hp.epochs)
   if hp.share_prompts:
     # Whole groups in a random order, their G rows kept together, so that every micro-batch
@@ -368,53 +389,54 @@ def update_on_rollout(
     ]
   else:
     orders = [jax.random.permutation(k, B) for k in perm_keys]
-  # [epochs · mini_batches, M]: the rows of each gradient step.
-  step_rows = jnp.concatenate(orders).reshape(hp.epochs * hp.mini_batches, M)
-  step_keys = jax.random.split(jax.random.fold_in(key, 1), step_rows.shape[0])
+  return jnp.concatenate(orders).reshape(hp.epochs * hp.mini_batches, B // hp.mini_batches)
+
+
+def _gradient_step(carry, xs, *, batch, weights, graphdef, optimizer, hp: RLHyperParams):
+  """One optimiser step on the mini-batch of rows rows_M, its gradient summed over U
+  micro-batches (a `lax.scan` body: carry = (params, opt_state), xs = (rows_M, step_key))."""
+  params, opt_state = carry
+  rows_M, step_key = xs
+  U = hp.micro_batches
+  M = rows_M.shape[0]
+  mini = jax.tree.map(lambda x: x[rows_M], batch)
+  normaliser = losses.agg_normaliser(mini["response_mask"], hp.loss_agg)
+  if U > 1 and hp.method in token_masks.TOKEN_METHODS:
+    mini["selected"] = _minibatch_selection(params, mini, step_key, graphdef=graphdef, hp=hp)
   grad_fn = jax.value_and_grad(minibatch_loss, has_aux=True)
 
-  def one_step(carry, xs):
-    params, opt_state = carry
-    rows_M, step_key = xs
-    mini = jax.tree.map(lambda x: x[rows_M], batch)
-    normaliser = losses.agg_normaliser(mini["response_mask"], hp.loss_agg)
-    if U > 1 and hp.method in token_masks.TOKEN_METHODS:
-      mini["selected"] = _minibatch_selection(params, mini, step_key, graphdef=graphdef, hp=hp)
+  def micro_step(grads, rows_R):
+    mb = _rows_sharded(jax.tree.map(lambda x: x[rows_R], mini))
+    (_, metrics), micro_grads = grad_fn(
+      params, mb, weights, step_key, normaliser, graphdef=graphdef, hp=hp
+    )
+    metrics["num_tokens"] = jnp.sum(mb["response_mask"] > 0, dtype=jnp.float32)
+    return jax.tree.map(jnp.add, grads, micro_grads), metrics
 
-    def micro_step(grads, rows_R):
-      mb = _rows_sharded(jax.tree.map(lambda x: x[rows_R], mini))
-      (_, metrics), micro_grads = grad_fn(
-        params, mb, weights, step_key, normaliser, graphdef=graphdef, hp=hp
-      )
-      metrics["num_tokens"] = jnp.sum(mb["response_mask"] > 0, dtype=jnp.float32)
-      return jax.tree.map(jnp.add, grads, micro_grads), metrics
+  # Micro-batch u holds rows u, u + U, ... of the mini-batch (the chunks of score_in_chunks);
+  # with shared prompts, a contiguous block of whole groups.
+  if hp.share_prompts:
+    rows_UR = jnp.arange(M).reshape(U, M // U)
+  else:
+    rows_UR = jnp.arange(M).reshape(M // U, U).T
+  grads, metrics_U = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), rows_UR)
+  metrics = combine_micro_metrics(metrics_U, metrics_U.pop("num_tokens"))
+  updates, opt_state = optimizer.update(grads, opt_state, params)
+  params = optax.apply_updates(params, updates)
+  metrics["grad_norm"] = optax.tree.norm(grads)
+  return (params, opt_state), metrics
 
-    # Micro-batch u holds rows u, u + U, ... of the mini-batch (the chunks of score_in_chunks);
-    # with shared prompts, a contiguous block of whole groups.
-    if hp.share_prompts:
-      rows_UR = jnp.arange(M).reshape(U, M // U)
-    else:
-      rows_UR = jnp.arange(M).reshape(M // U, U).T
-    grads, metrics_U = jax.lax.scan(micro_step, jax.tree.map(jnp.zeros_like, params), rows_UR)
-    metrics = combine_micro_metrics(metrics_U, metrics_U.pop("num_tokens"))
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    metrics["grad_norm"] = optax.tree.norm(grads)
-    return (params, opt_state), metrics
 
-  (params, opt_state), step_metrics = jax.lax.scan(
-    one_step, (params, opt_state), (step_rows, step_keys)
-  )
-  metrics = jax.tree.map(jnp.mean, step_metrics)
-  metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
-
-  entropy = _masked_mean(entropy_BN, mask_BN)
+def _rollout_metrics(rollout, rewards_B, batch, entropy_BN, weights, hp: RLHyperParams) -> dict:
+  """Statistics of the rollout batch: rewards, the three entropies, the weights in use and, with
+  old_logp = "recompute", the sampler-trainer log-prob gap."""
+  mask_BN, adv_B = batch["response_mask"], batch["adv"]
   by_sign = entropy_stats.entropy_by_advantage_sign(entropy_BN, mask_BN, adv_B, empty=0.0)
   pos_weight, neg_weight, entropy_coef = weights
-  metrics.update(
+  metrics = dict(
     reward_mean=jnp.mean(rewards_B),
     accuracy=jnp.mean((rewards_B > 0.5).astype(jnp.float32)),
-    entropy=entropy,
+    entropy=_masked_mean(entropy_BN, mask_BN),
     entropy_policy=_masked_mean(rollout.entropy_BN, mask_BN),
     entropy_sampled=_masked_mean(rollout.sample_entropy_BN, mask_BN),
     entropy_pos_adv=by_sign["pos"],
@@ -424,17 +446,15 @@ def update_on_rollout(
     entropy_coef=entropy_coef,
     adv_abs_mean=jnp.mean(jnp.abs(adv_B)),
     response_length=jnp.mean(jnp.sum(mask_BN, axis=1).astype(jnp.float32)),
-    num_updates=jnp.float32(step_rows.shape[0]),
   )
   if hp.old_logp == "recompute":
     # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
     # without truncation the two describe the same distribution).
     sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
-    gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - old_logp_BN), 0.0)
+    gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - batch["old_logp"]), 0.0)
     metrics["logp_mismatch"] = _masked_mean(gap_BN, mask_BN)
     metrics["logp_mismatch_max"] = jnp.max(gap_BN)
-  controllers = controllers_lib.update_controllers(controllers, entropy, hp)
-  return params, opt_state, controllers, metrics
+  return metrics
 
 
 def jit_update(
