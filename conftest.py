@@ -1,4 +1,8 @@
-"""Root pytest configuration: 8 fake CPU devices, set before jax is imported anywhere."""
+"""Root pytest configuration: 8 fake CPU devices, set before jax is imported anywhere.
+
+pytest puts this file's directory (the checkout) on sys.path, so tests may import the checkout's
+`configs` package, which is not installed; the library itself loads config files by path.
+"""
 
 import os
 

@@ -47,9 +47,8 @@ setuptools.setup(
   name="jax_rlvr",
   version="0.1.0",
   description=__doc__,
-  # configs/ is installed beside the library: experiment files import `configs.common`, and the
-  # sweep runner its figure -> runs table, from any working directory.
-  packages=setuptools.find_packages(include=["jax_rlvr", "jax_rlvr.*", "configs", "configs.*"]),
+  # The library only: configs/ is read by path (jax_rlvr/config_files.py), never installed.
+  packages=setuptools.find_packages(include=["jax_rlvr", "jax_rlvr.*"]),
   python_requires=">=3.11",
   install_requires=INSTALL_REQUIRES,
   extras_require=EXTRAS_REQUIRE,

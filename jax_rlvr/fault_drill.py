@@ -12,7 +12,8 @@ raises AssertionError when the run did not behave as promised (README, "Reliabil
                    ends by its deadline, the next batch is graded normally.
 
 scripts/fault_drill.py runs them all; tests/test_faults.py runs them as tests. The training drills
-run `scripts/train.py` on the smoke config in subprocesses with 8 fake CPU devices.
+run `python -m jax_rlvr.cli.train` on the smoke config of a config file (`config_file`, e.g. a
+checkout's configs/default.py) in subprocesses with 8 fake CPU devices.
 """
 
 from __future__ import annotations
@@ -28,24 +29,26 @@ import time
 
 import numpy as np
 
-from jax_rlvr import config_fields, metric_writer
+from jax_rlvr import config_fields, config_files, metric_writer
 from jax_rlvr.rewards import grading_pool
 
+# The directory holding this jax_rlvr: the drills' runs import it (PYTHONPATH) and run there.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The smoke config, checkpointing every step so that kills land before, during and after saves.
 DRILL_OVERRIDES = {"num_steps": 6, "checkpoint.every": 1, "checkpoint.max_to_keep": 3}
-SMOKE_ARGS = (
-  "--config",
-  "configs/default.py:smoke",
-  *(f"--config.{field}={value}" for field, value in DRILL_OVERRIDES.items()),
-)
 
 
-def drill_config():
-  """The config the training drills run (configs/default.py:smoke with DRILL_OVERRIDES)."""
-  from configs import default
+def _smoke_args(config_file: str) -> tuple[str, ...]:
+  return (
+    "--config",
+    f"{os.path.abspath(config_file)}:smoke",
+    *(f"--config.{field}={value}" for field, value in DRILL_OVERRIDES.items()),
+  )
 
-  return config_fields.set_fields(default.get_config("smoke"), DRILL_OVERRIDES)
+
+def drill_config(config_file: str):
+  """The config the training drills run (`config_file`:smoke with DRILL_OVERRIDES)."""
+  return config_fields.set_fields(config_files.get_config(f"{config_file}:smoke"), DRILL_OVERRIDES)
 
 
 # Compared between runs: every logged value of every step must be identical.
@@ -58,13 +61,20 @@ def subprocess_env() -> dict:
   return env
 
 
-def _train_command(workdir: str, extra=()) -> list[str]:
-  return [sys.executable, "scripts/train.py", *SMOKE_ARGS, *extra, f"--workdir={workdir}"]
+def _train_command(workdir: str, config_file: str, extra=()) -> list[str]:
+  return [
+    sys.executable,
+    "-m",
+    "jax_rlvr.cli.train",
+    *_smoke_args(config_file),
+    *extra,
+    f"--workdir={workdir}",
+  ]
 
 
-def _start(workdir: str, extra=()) -> subprocess.Popen:
+def _start(workdir: str, config_file: str, extra=()) -> subprocess.Popen:
   return subprocess.Popen(
-    _train_command(workdir, extra),
+    _train_command(workdir, config_file, extra),
     cwd=REPO,
     env=subprocess_env(),
     stdout=subprocess.PIPE,
@@ -73,10 +83,13 @@ def _start(workdir: str, extra=()) -> subprocess.Popen:
   )
 
 
-def train_to_end(workdir: str, timeout_s: float = 900) -> subprocess.CompletedProcess:
-  """Runs (or resumes) the smoke run in `workdir` to the end; raises if it fails."""
+def train_to_end(
+  workdir: str, config_file: str, timeout_s: float = 900
+) -> subprocess.CompletedProcess:
+  """Runs (or resumes) the smoke run of `config_file` in `workdir` to the end; raises if it
+  fails."""
   out = subprocess.run(
-    _train_command(workdir),
+    _train_command(workdir, config_file),
     cwd=REPO,
     env=subprocess_env(),
     capture_output=True,
@@ -163,8 +176,10 @@ def assert_same_run(workdir_a: str, workdir_b: str) -> int:
   return step_a
 
 
-def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -> dict:
-  """SIGKILLs a smoke run `kills` times and restarts it until it finishes.
+def kill_drill(
+  workdir: str, reference: str, config_file: str, *, kills: int = 3, seed: int = 0
+) -> dict:
+  """SIGKILLs the smoke run of `config_file` `kills` times and restarts it until it finishes.
 
   The first kill lands while a checkpoint is being written; the others after a random number of
   logged steps plus a random delay. Before the last restart the newest checkpoint is damaged, so
@@ -174,10 +189,10 @@ def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -
   """
   rng = random.Random(seed)
   if not os.path.exists(os.path.join(reference, "metrics.jsonl")):
-    train_to_end(reference)
+    train_to_end(reference, config_file)
   killed_during_save = 0
   for i in range(kills):
-    proc = _start(workdir)
+    proc = _start(workdir, config_file)
     if i == 0:
       # Not the first save: older checkpoints must exist for the fallback below.
       saving = lambda: _logged_steps(workdir) >= 3 and _saving(workdir)
@@ -192,7 +207,7 @@ def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -
   damaged_step = None
   if len(_checkpoint_steps(workdir)) > 1:
     damaged_step = damage_latest_checkpoint(workdir)
-  out = train_to_end(workdir)
+  out = train_to_end(workdir, config_file)
   if damaged_step is not None:
     warnings = [line for line in out.stderr.splitlines() if "cannot be read" in line]
     assert len(warnings) == 1 and f"step {damaged_step}" in warnings[0], out.stderr[-3000:]
@@ -207,9 +222,10 @@ def kill_drill(workdir: str, reference: str, *, kills: int = 3, seed: int = 0) -
   }
 
 
-def sigterm_drill(workdir: str) -> dict:
-  """SIGTERM after a few steps of a long run: a checkpoint of the last logged step, exit code 0."""
-  proc = _start(workdir, ("--config.num_steps=200",))
+def sigterm_drill(workdir: str, config_file: str) -> dict:
+  """SIGTERM after a few steps of a long run (the smoke run of `config_file`, 200 steps): a
+  checkpoint of the last logged step, exit code 0."""
+  proc = _start(workdir, config_file, ("--config.num_steps=200",))
   end = time.monotonic() + 600
   while time.monotonic() < end and proc.poll() is None and _logged_steps(workdir) < 6:
     time.sleep(0.2)

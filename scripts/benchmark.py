@@ -20,6 +20,7 @@ fwd + bwd + AdamW step vs the PyTorch step; --model defaults to random smollm2-1
 """
 
 import json
+import os
 import statistics
 import time
 
@@ -28,12 +29,16 @@ import jax.numpy as jnp
 from absl import app, flags
 from flax import nnx
 
-from configs import common
-from jax_rlvr import benchmarks, config_validation, rl_step, train_state
+from jax_rlvr import benchmarks, config_files, config_validation, rl_step, train_state
 from jax_rlvr.models.config import get_preset
 from jax_rlvr.models.policy import Policy, count_params
 from jax_rlvr.rl import controllers as controllers_lib
 from jax_rlvr.sampling import SamplingConfig, generate
+
+# rl.* and optim.* of the update: configs/common.py's base, read by path.
+common = config_files.load_module(
+  os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "common.py")
+)
 
 _MODEL = flags.DEFINE_string(
   "model",

@@ -6,48 +6,15 @@ r"""Write the data-diversity subsets (clustered = low diversity, random = high) 
 Embeds every train prompt with the policy (mean-pooled final hidden states), runs K-means and writes
 clustered_<n>.json / random_<n>.json index files (n: the size reached with whole clusters) and a
 manifest.json to --out_dir (default: where data.train_subset looks, <data_dir>/subsets/<task>).
-Train on one with --config.data.train_subset=clustered_<n>. See jax_rlvr/jobs/diversity_subsets.py.
+Train on one with --config.data.train_subset=clustered_<n>. See jax_rlvr/jobs/diversity_subsets.py;
+the command line is jax_rlvr/cli/diversity_subsets.py's.
 """
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import app, flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-  "config", None, "Experiment config file (configs/*.py[:arg]).", lock_config=True
-)
-_WORKDIR = flags.DEFINE_string(
-  "workdir", None, "The run's directory: its data (unless data.data_dir) and checkpoints."
-)
-_K = flags.DEFINE_integer("k", 1000, "Number of K-means clusters (the paper: 1000).")
-_SIZES = flags.DEFINE_list("sizes", None, "Requested subset sizes, e.g. 616,2000,10001.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of K-means and of the random subsets.")
-_OUT_DIR = flags.DEFINE_string("out_dir", None, "Where to write; default: data.train_subset's.")
-_FROM_CHECKPOINT = flags.DEFINE_bool(
-  "from_checkpoint", False, "Embed with the run's latest checkpoint instead of the config's model."
-)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Prompts per embedding forward pass.")
-flags.mark_flags_as_required(["config", "workdir", "sizes"])
+from jax_rlvr.cli import diversity_subsets
 
-
-def main(argv):
-  del argv
-  from jax_rlvr.jobs import diversity_subsets
-
-  logging.set_verbosity(logging.WARNING)
-
-  sizes = diversity_subsets.subsets_for_run(
-    _CONFIG.value,
-    _WORKDIR.value,
-    k=_K.value,
-    sizes=[int(s) for s in _SIZES.value],
-    seed=_SEED.value,
-    subset_dir=_OUT_DIR.value,
-    from_checkpoint=_FROM_CHECKPOINT.value,
-    batch_size=_BATCH_SIZE.value,
-  )
-  for name, size in sizes.items():
-    print(f"{name}: {size} prompts")
-
+flags.adopt_module_key_flags(diversity_subsets)
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(diversity_subsets.main)

@@ -1,10 +1,12 @@
 r"""Fault drill: kills, preemption, a damaged checkpoint, a full disk and a failing grader.
 
   python scripts/fault_drill.py [--outdir DIR] [--kills 3] [--seed 0] [--drills kill,sigterm,...]
+      [--config_file configs/default.py]
 
-Runs the drills of jax_rlvr/fault_drill.py on the smoke config (8 fake CPU devices) and prints one
-JSON line per drill; exits non-zero when a drill fails. The disk-full drill needs root (a tmpfs
-mount) and is skipped otherwise. README "Reliability" gives the last measured results.
+Runs the drills of jax_rlvr/fault_drill.py on the smoke config of --config_file (8 fake CPU
+devices) and prints one JSON line per drill; exits non-zero when a drill fails. The disk-full drill
+needs root (a tmpfs mount) and is skipped otherwise. README "Reliability" gives the last measured
+results.
 """
 
 import json
@@ -22,6 +24,10 @@ os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
 from absl import app, flags, logging
 
 DRILLS = ("kill", "sigterm", "disk_full", "grader")
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "default.py")
+_CONFIG_FILE = flags.DEFINE_string(
+  "config_file", _DEFAULT_CONFIG, "The config file whose smoke config the training drills run."
+)
 _OUTDIR = flags.DEFINE_string("outdir", None, "Where the drill's runs go (default: a temp dir).")
 _KILLS = flags.DEFINE_integer("kills", 3, "SIGKILLs of the kill drill.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the kill drill's random kill points.")
@@ -38,10 +44,13 @@ def main(argv):
     "kill": lambda: fault_drill.kill_drill(
       os.path.join(outdir, "killed"),
       os.path.join(outdir, "reference"),
+      _CONFIG_FILE.value,
       kills=_KILLS.value,
       seed=_SEED.value,
     ),
-    "sigterm": lambda: fault_drill.sigterm_drill(os.path.join(outdir, "sigterm")),
+    "sigterm": lambda: fault_drill.sigterm_drill(
+      os.path.join(outdir, "sigterm"), _CONFIG_FILE.value
+    ),
     "disk_full": lambda: fault_drill.disk_full_drill(os.path.join(outdir, "small_disk")),
     "grader": fault_drill.grader_drill,
   }

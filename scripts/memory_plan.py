@@ -28,9 +28,10 @@ import math
 import os
 
 from absl import app, flags
-from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/*.py:arg", lock_config=True)
+from jax_rlvr import config_files
+
+_CONFIG = config_files.DEFINE_config_file("config", None, "configs/*.py:arg")
 flags.mark_flag_as_required("config")
 _PROGRAMS = flags.DEFINE_list("programs", ["rl_update", "generate"], "Programs to compile.")
 _FIT_LAYERS = flags.DEFINE_list(

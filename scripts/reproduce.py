@@ -1,7 +1,7 @@
 r"""Reproduce a figure (or all) of the paper: run the sweeps it needs, then draw it.
 
   python scripts/reproduce.py --figure NAME|all --scale toy|real|real_offpolicy|full --outdir DIR
-      [--smoke] [--set field=value ...] [--runs NAME,NAME,...]
+      [--smoke] [--set field=value ...] [--runs NAME,NAME,...] [--paper_dir configs/paper]
 
 Figures: clipping, offpolicy, diversity, entropy_vs_diversity, calibration, prompt_entropy,
 methods, table (the real scale, configs/smollm2.py, and real_offpolicy, the regime screen's
@@ -11,8 +11,9 @@ every invocation writes DIR/results.md and DIR/results.csv (avg@k, pass@k, final
 entropy with EMA 0.6 per method) and DIR/summary.json ({run: entropy, accuracy, avg@k, pass@k}).
 --runs trains named runs of configs/paper/*.py (e.g. grpo,adv_nonneg_only) besides or instead of
 a figure's. --smoke shrinks every run to a few steps (pipeline check, < 2 min for prompt_entropy;
-not for diversity). Configs: configs/paper/*.py (figure -> runs: configs/paper/figures.py);
-library: jax_rlvr/jobs/ (sweep.py trains, results.py draws, reproduce.py does both).
+not for diversity). Configs: configs/paper/*.py (figure -> runs: configs/paper/figures.py), read
+by path from --paper_dir (default: this checkout's configs/paper/); library: jax_rlvr/jobs/
+(sweep.py trains, results.py draws, reproduce.py does both).
 
 Toy budget, measured on the quiet 2-core CPU with --jobs 2 (docs/results.md): --figure table (the
 largest single figure: warm-up + 21 runs of 72 GRPO steps) 20 min 55 s from an empty DIR; adding
@@ -21,6 +22,7 @@ runs 104-114 s each with two at a time. A figure reuses every run already comple
 """
 
 import ast
+import os
 
 from absl import app, flags
 
@@ -37,18 +39,22 @@ _SET = flags.DEFINE_multi_string(
   "field=value: a config override for every run of --outdir, e.g. optim.learning_rate=1e-3.",
 )
 _RUNS = flags.DEFINE_list("runs", [], "Run names to train besides (or instead of) --figure's.")
+_PAPER_DIR = flags.DEFINE_string(
+  "paper_dir",
+  os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "paper"),
+  "The paper's config files: figures.py (figure -> runs), base.py, one file per sweep.",
+)
 flags.mark_flags_as_required(["outdir"])
 
 
 def main(argv):
   del argv
-  from configs.paper import figures
-  from jax_rlvr.jobs import reproduce
+  from jax_rlvr.jobs import reproduce, sweep
 
   if not _FIGURE.value and not _RUNS.value:
     raise app.UsageError("Give --figure NAME|all, --runs NAME,... or both.")
   if _FIGURE.value == "all":
-    wanted = list(figures.figures_of(_SCALE.value))
+    wanted = list(sweep.load_figures(_PAPER_DIR.value).figures_of(_SCALE.value))
   else:
     wanted = [_FIGURE.value] if _FIGURE.value else []
   overrides = {}
@@ -64,6 +70,7 @@ def main(argv):
     wanted,
     _SCALE.value,
     _OUTDIR.value,
+    paper_dir=_PAPER_DIR.value,
     runs=_RUNS.value,
     smoke=_SMOKE.value,
     jobs=_JOBS.value,

@@ -10,10 +10,11 @@ DIR/screen.jsonl as it finishes (rerunning skips those already there), then writ
 (the table) and DIR/screen.png, and prints the candidate the selection rule chooses.
 """
 
-import importlib.util
 import os
 
 from absl import app, flags
+
+from jax_rlvr import config_files
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "paper", "screen.py")
 _CANDIDATES = flags.DEFINE_string(
@@ -25,18 +26,11 @@ _SMOKE = flags.DEFINE_bool("smoke", False, "Each candidate at its config's smoke
 flags.mark_flag_as_required("outdir")
 
 
-def _load(path: str):
-  spec = importlib.util.spec_from_file_location("screen_candidates", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def main(argv):
   del argv
   from jax_rlvr.jobs import screen
 
-  module = _load(_CANDIDATES.value)
+  module = config_files.load_module(_CANDIDATES.value)
   names = _ONLY.value or list(module.CANDIDATES)
   unknown = sorted(set(names) - set(module.CANDIDATES))
   if unknown:

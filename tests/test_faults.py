@@ -11,8 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import default as default_config
-from jax_rlvr import checkpointing, fault_drill, train
+from jax_rlvr import checkpointing, config_files, fault_drill, train
+
+# The checkout's default config file, whose smoke config the training drills run.
+DEFAULT = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "default.py"
+)
 
 
 def _state(value):
@@ -89,7 +93,7 @@ def test_grading_worker_crash_and_hang_score_zero_within_the_deadline():
 
 @pytest.mark.slow
 def test_non_finite_training_stops_and_is_never_checkpointed(tmp_path):
-  config = default_config.get_config("smoke")
+  config = config_files.get_config(f"{DEFAULT}:smoke")
   config.warmup.learning_rate = 1e30
   config.optim.learning_rate = 1e30
   config.checkpoint.every = 1
@@ -110,15 +114,15 @@ def test_sigkill_during_a_save_and_damaged_checkpoint_resume_bit_exactly(tmp_pat
   # The uninterrupted reference runs in this process (saves a start-up); the drill's run is
   # killed once while writing a checkpoint, its newest checkpoint is damaged, and it is resumed.
   reference = str(tmp_path / "reference")
-  train.Trainer(fault_drill.drill_config(), reference).run()
-  result = fault_drill.kill_drill(str(tmp_path / "killed"), reference, kills=1)
+  train.Trainer(fault_drill.drill_config(DEFAULT), reference).run()
+  result = fault_drill.kill_drill(str(tmp_path / "killed"), reference, DEFAULT, kills=1)
   assert result["bit_exact"] and result["damaged_step"] is not None
   assert result["killed_during_save"] == 1
 
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path):
-  result = fault_drill.sigterm_drill(str(tmp_path / "run"))
+  result = fault_drill.sigterm_drill(str(tmp_path / "run"), DEFAULT)
   assert result["exit_code"] == 0 and result["stopped_at_step"] >= 6
 
 

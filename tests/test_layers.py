@@ -1,6 +1,8 @@
 """The package's import graph: no circle, and every import goes to the same floor or one below.
 
-Imports inside functions count: a lazy import that runs back up a floor is still one.
+Imports inside functions count: a lazy import that runs back up a floor is still one. The library
+stands alone: it never imports the top-level `configs` package (config files are loaded by path,
+jax_rlvr/config_files.py) and never runs a file of scripts/ (it runs `python -m jax_rlvr.cli.*`).
 """
 
 import ast
@@ -15,6 +17,7 @@ FLOORS = (
   # Array, data, model and I/O libraries: nothing here knows of a run.
   (
     "jax_rlvr.config_fields",
+    "jax_rlvr.config_files",
     "jax_rlvr.compile_options",
     "jax_rlvr.accelerators",
     "jax_rlvr.sharding",
@@ -41,6 +44,8 @@ FLOORS = (
     "jax_rlvr.memory_plan",
     "jax_rlvr.benchmarks",
   ),
+  # Command lines the jobs run in processes of their own.
+  ("jax_rlvr.cli",),
 )
 
 
@@ -73,6 +78,70 @@ def import_graph() -> dict[str, set[str]]:
           targets.add(full if full in modules else node.module)
     graph[module] = {t for t in targets if t in modules and t != module}
   return graph
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+  """ids of the docstring nodes of `tree`."""
+  out = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+      body = node.body
+      if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        out.add(id(body[0].value))
+  return out
+
+
+def configs_imports(source: str) -> list[str]:
+  """The imports of the top-level `configs` package in `source`: import statements, and
+  importlib.import_module / __import__ of a literal name."""
+  out = []
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      names = [node.module]
+    elif (
+      isinstance(node, ast.Call)
+      and getattr(node.func, "attr", getattr(node.func, "id", None))
+      in ("import_module", "__import__")
+      and node.args
+      and isinstance(node.args[0], ast.Constant)
+    ):
+      names = [str(node.args[0].value)]
+    else:
+      continue
+    out += [n for n in names if n == "configs" or n.startswith("configs.")]
+  return out
+
+
+def _starts_processes(tree: ast.AST) -> bool:
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import) and any(a.name == "subprocess" for a in node.names):
+      return True
+    if isinstance(node, ast.ImportFrom) and node.module == "subprocess":
+      return True
+    if (
+      isinstance(node, ast.Attribute)
+      and getattr(node.value, "id", None) == "os"
+      and node.attr.startswith(("system", "popen", "exec", "spawn", "posix_spawn"))
+    ):
+      return True
+  return False
+
+
+def scripts_in_commands(source: str) -> list[str]:
+  """The string literals of a module that starts processes that name the scripts/ directory
+  (docstrings aside): wherever it builds a command line, it would run a script."""
+  tree = ast.parse(source)
+  if not _starts_processes(tree):
+    return []
+  skip = _docstrings(tree)
+  return [
+    node.value
+    for node in ast.walk(tree)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+    if node.value == "scripts" or "scripts/" in node.value
+  ]
 
 
 def floor_of(module: str) -> int:
@@ -110,6 +179,34 @@ def test_find_cycle_and_floor_of():
   assert floor_of("jax_rlvr.rl.losses") == 0 < floor_of("jax_rlvr.jobs.entropy_probe")
   with pytest.raises(KeyError, match="on no floor"):
     floor_of("jax_rlvr.nowhere")
+
+
+def test_configs_imports_and_scripts_in_commands_find_what_they_look_for():
+  assert configs_imports(
+    "import configs\nfrom configs.paper import base\nimport configsx\n"
+    "def f():\n  return importlib.import_module('configs.paper.grpo')\n"
+  ) == ["configs", "configs.paper", "configs.paper.grpo"]
+  assert configs_imports("from jax_rlvr import config_files\nimport configsx\n") == []
+  sweep = (
+    '"""Runs scripts/train.py."""\nimport os, subprocess, sys\n'
+    "cmd = [sys.executable, os.path.join(ROOT, 'scripts', 'train.py')]\n"
+    "drill = [sys.executable, f'scripts/train.py', '--config']\n"
+  )
+  assert scripts_in_commands(sweep) == ["scripts", "scripts/train.py"]
+  # A message that names a script is no command where nothing starts a process.
+  assert scripts_in_commands("msg = 'run scripts/train.py --workdir DIR'\n") == []
+  module = "import subprocess\ncmd = [sys.executable, '-m', 'jax_rlvr.cli.train']\n"
+  assert scripts_in_commands(module) == []
+
+
+def test_the_library_never_imports_configs_nor_runs_scripts():
+  found = []
+  for module, path in sorted(_modules().items()):
+    with open(path) as f:
+      source = f.read()
+    found += [f"{module} imports {name}" for name in configs_imports(source)]
+    found += [f"{module} runs {text!r}" for text in scripts_in_commands(source)]
+  assert found == []
 
 
 def test_package_has_no_import_circle():

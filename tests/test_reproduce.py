@@ -8,9 +8,15 @@ import os
 import matplotlib.pyplot as plt
 import pytest
 
-from configs.paper import base, figures
-from jax_rlvr import config_validation
+from jax_rlvr import config_files, config_validation
 from jax_rlvr.jobs import reproduce, results, sweep
+
+# The checkout's paper configs, read by path as the jobs read them.
+PAPER = os.path.join(
+  os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "paper"
+)
+figures = sweep.load_figures(PAPER)
+base = config_files.load_module(os.path.join(PAPER, "base.py"))
 
 # The run names summary.json must use, besides the data-diversity ones.
 EXPECTED_RUNS = {
@@ -86,7 +92,9 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   monkeypatch.setenv("XLA_FLAGS", "")
   outdir = str(tmp_path / "out")
   log = []
-  paths = reproduce.reproduce(["prompt_entropy"], "toy", outdir, smoke=True, jobs=2, log=log.append)
+  paths = reproduce.reproduce(
+    ["prompt_entropy"], "toy", outdir, paper_dir=PAPER, smoke=True, jobs=2, log=log.append
+  )
   png = os.path.join(outdir, "prompt_entropy.png")
   assert png in paths and os.path.getsize(png) > 0
   # One shared warm-up, then the figure's two runs.
@@ -106,7 +114,7 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
     assert 0 <= record["clip_frac_low"] <= 1 and 0 <= record["clip_frac_high"] <= 1
   assert summary["grpo"]["clip_frac_low"] == summary["grpo"]["clip_frac_high"] == 0
   # The runs started from the shared warm-up: its steps are in each run's metrics.
-  drawn = results.Results(outdir, "toy")
+  drawn = results.Results(outdir, "toy", paper_dir=PAPER)
   rl_evals = drawn.evals("grpo")
   assert rl_evals[0]["step"] == 4 and rl_evals[-1]["rl_step"] == 2
   # The summary's entropy is the EMA-0.6 of the run's per-step entropy, its avg@k the last eval's.
@@ -146,7 +154,13 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
   # Rerun with one more named run: only that run trains, from the same warm-up.
   log.clear()
   reproduce.reproduce(
-    ["prompt_entropy"], "toy", outdir, runs=["adv_nonneg_only"], smoke=True, log=log.append
+    ["prompt_entropy"],
+    "toy",
+    outdir,
+    paper_dir=PAPER,
+    runs=["adv_nonneg_only"],
+    smoke=True,
+    log=log.append,
   )
   assert [line.split(":")[0] for line in log if line.startswith("train ")] == [
     "train adv_nonneg_only"
@@ -158,7 +172,7 @@ def test_reproduce_smoke_figure_then_resume_skips(tmp_path, monkeypatch):
 
 
 def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_path):
-  rep = sweep.Sweep(str(tmp_path), "toy")
+  rep = sweep.Sweep(str(tmp_path), "toy", paper_dir=PAPER)
   os.makedirs(rep.subset_dir())
   with open(os.path.join(rep.subset_dir(), "manifest.json"), "w") as f:
     json.dump({"cluster_sizes": [600, 300, 200] + [100] * 40}, f)
@@ -174,7 +188,7 @@ def test_diversity_runs_map_to_the_subset_sizes_reached_with_whole_clusters(tmp_
 
 
 def test_entropy_target_of_steered_runs(tmp_path):
-  rep = results.Results(str(tmp_path), "toy")
+  rep = results.Results(str(tmp_path), "toy", paper_dir=PAPER)
   for name in ("pos_adv_entropy_guided", "ada_ent_reg_0.2", "clip_cov"):
     os.makedirs(rep.workdir(name))
     with open(os.path.join(rep.workdir(name), "config.json"), "w") as f:
@@ -185,8 +199,10 @@ def test_entropy_target_of_steered_runs(tmp_path):
 
 
 def test_outdir_overrides_reach_every_run_and_keep_the_shared_warmup(tmp_path):
-  plain = sweep.Sweep(str(tmp_path / "a"), "toy")
-  fast = sweep.Sweep(str(tmp_path / "b"), "toy", overrides={"optim.learning_rate": 1e-3})
+  plain = sweep.Sweep(str(tmp_path / "a"), "toy", paper_dir=PAPER)
+  fast = sweep.Sweep(
+    str(tmp_path / "b"), "toy", paper_dir=PAPER, overrides={"optim.learning_rate": 1e-3}
+  )
   config = fast.run_config("clip_higher")
   assert config.optim.learning_rate == 1e-3 and config.rl.eps_high == 0.28
   assert fast._common_overrides("clip_higher")["optim.learning_rate"] == "0.001"
@@ -232,7 +248,7 @@ def _write_finished_run(workdir, scale, name, overrides, start_entropy, entropie
 def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monkeypatch):
   """Without a warm-up, one eval of the starting policy (runs/_initial) runs first; the runs
   that hold entropy where it began get δ = its entropy, and summary.json reports it."""
-  rep = sweep.Sweep(str(tmp_path), "real", jobs=1)
+  rep = sweep.Sweep(str(tmp_path), "real", jobs=1, paper_dir=PAPER)
   trained = []
 
   def fake_train(name, module, arg, overrides):
@@ -245,7 +261,7 @@ def test_real_scale_sets_delta_from_the_measured_starting_entropy(tmp_path, monk
   assert trained[0][1]["num_steps"] == 0
   assert trained[1][1]["rl.entropy_target"] == "1.8661"
   assert "rl.entropy_target" not in trained[2][1]
-  drawn = results.Results(str(tmp_path), "real")
+  drawn = results.Results(str(tmp_path), "real", paper_dir=PAPER)
   assert drawn.run_summary("pos_adv_entropy_guided")["entropy_target"] == pytest.approx(1.8661)
   assert "entropy_target" not in drawn.run_summary("adv_nonneg_only")
 
@@ -265,7 +281,7 @@ def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
       assert config.rl.mini_batches == 4
       assert config.eval.temperature == config.rollout.temperature
     assert (config.rl.probe_every > 0) == (name == "grpo")
-  rep = sweep.Sweep(str(tmp_path), "real_offpolicy", jobs=1)
+  rep = sweep.Sweep(str(tmp_path), "real_offpolicy", jobs=1, paper_dir=PAPER)
   trained = {}
 
   # 12 steps: the last 10 hold 3 within ±0.05 of δ = 0.44.
@@ -280,7 +296,7 @@ def test_real_offpolicy_scale_runs_every_run_at_n4_with_delta_below_the_start(
   assert trained["pos_adv_entropy_guided"]["rl.entropy_target"] == "0.4400"
   assert trained["ada_ent_reg_0.2"]["rl.entropy_target"] == "0.4400"
   assert "rl.entropy_target" not in trained["grpo"]
-  drawn = results.Results(str(tmp_path), "real_offpolicy")
+  drawn = results.Results(str(tmp_path), "real_offpolicy", paper_dir=PAPER)
   guided = drawn.run_summary("pos_adv_entropy_guided")
   assert guided["entropy_target"] == pytest.approx(0.44)
   assert guided["near_target_last10"] == pytest.approx(0.3)

@@ -1,9 +1,10 @@
 """The paper's figures, main table and summary, drawn from the run workdirs of a reproduction.
 
 Reads <outdir>/runs/<run>/{metrics,eval}.jsonl and config.json (as jax_rlvr/jobs/sweep.py lays them
-out); never trains. Writes in <outdir>: <figure>.png per figure (plus entropy_vs_diversity.json with
-the correlations), results.md / results.csv (the main table), summary.json
-({run: {"entropy", "accuracy", "avg@k", "pass@k"}} for every run present).
+out) and the figure -> runs table `paper_dir`/figures.py; never trains. Writes in <outdir>:
+<figure>.png per figure (plus entropy_vs_diversity.json with the correlations), results.md /
+results.csv (the main table), summary.json ({run: {"entropy", "accuracy", "avg@k", "pass@k"}} for
+every run present).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs.paper import figures  # noqa: E402
 from jax_rlvr import metric_writer  # noqa: E402
 from jax_rlvr.jobs import sweep  # noqa: E402
 from jax_rlvr.metrics import correlations  # noqa: E402
@@ -28,13 +28,15 @@ EMA = 0.6  # the paper's smoothing of reported entropy
 
 
 class Results:
-  """The finished runs of one --outdir at one scale, as figures and tables."""
+  """The finished runs of one --outdir at one scale, as figures and tables; `paper_dir` holds the
+  paper's config files (a checkout's configs/paper/)."""
 
-  def __init__(self, outdir: str, scale: str):
+  def __init__(self, outdir: str, scale: str, *, paper_dir: str):
     self.outdir, self.scale = outdir, scale
+    self.figures = sweep.load_figures(paper_dir)
 
   def workdir(self, name: str) -> str:
-    return sweep.run_workdir(self.outdir, name)
+    return sweep.run_workdir(self.outdir, name, self.figures)
 
   def rl_records(self, name: str) -> list[dict]:
     path = os.path.join(self.workdir(name), "metrics.jsonl")
@@ -81,7 +83,7 @@ class Results:
     return out
 
   def write_summary(self) -> dict:
-    all_names = list(figures.sweeps(self.scale)) + list(figures.ALIASES)
+    all_names = list(self.figures.sweeps(self.scale)) + list(self.figures.ALIASES)
     summary = {n: self.run_summary(n) for n in all_names if sweep.is_complete(self.workdir(n))}
     with open(os.path.join(self.outdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
@@ -230,7 +232,7 @@ class Results:
 
   def draw(self, figure: str) -> list[str]:
     """Draws `figure` (or writes the table) from the runs present; returns the written paths."""
-    names = figures.figure_runs(figure, self.scale)
+    names = self.figures.figure_runs(figure, self.scale)
     if figure == "entropy_vs_diversity":
       return [self.plot_entropy_vs_diversity(names)]
     if figure == "calibration":

@@ -14,6 +14,8 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from jax_rlvr import config_files
+
 
 def _flag_value(name: str, argv: list[str]) -> str | None:
   """The value of --name (as '--name=v' or '--name v') in `argv`, before absl parses it."""
@@ -30,13 +32,7 @@ def define_config_flag(argv: list[str] | None = None, flag_values=flags.FLAGS):
   returns its holder."""
   argv = sys.argv[1:] if argv is None else argv
   if _flag_value("config", argv) is not None:
-    return config_flags.DEFINE_config_file(
-      "config",
-      None,
-      "Experiment config file (configs/*.py[:arg]).",
-      flag_values=flag_values,
-      lock_config=True,
-    )
+    return config_files.DEFINE_config_file("config", flag_values=flag_values)
   from jax_rlvr import evaluate
 
   workdir = _flag_value("workdir", argv)

@@ -1,6 +1,8 @@
 """The sweep runner: trains the runs of configs/paper/ that a reproduction needs, several at once.
 
-Runs live in <outdir>/runs/<run name>/ (one workdir each, trained by scripts/train.py in a
+The paper's config files are read by path from `paper_dir` (a checkout's configs/paper/): the
+figure -> runs table figures.py, the shared scales base.py, one file per sweep. Runs live in
+<outdir>/runs/<run name>/ (one workdir each, trained by `python -m jax_rlvr.cli.train` in a
 subprocess so several run at once); a run whose workdir holds a summary.json of a finished run is
 skipped, so an interrupted reproduction resumes (a half-finished run resumes from its checkpoint).
 
@@ -23,16 +25,21 @@ import time
 
 import numpy as np
 
-from configs.paper import base, figures
-from jax_rlvr import metric_writer
+from jax_rlvr import config_files, metric_writer
 
+# The directory holding this jax_rlvr: the runs import it (PYTHONPATH) and run there.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Config sections a run's warm-up depends on (must match to share the warm-up).
 _WARMUP_KEYS = ("seed", "model", "tokenizer", "data", "warmup", "mesh")
 
 
-def run_workdir(outdir: str, name: str) -> str:
-  """<outdir>/runs/<name>, or the workdir of the run `name` is an alias of."""
+def load_figures(paper_dir: str):
+  """The figure -> runs table, `paper_dir`/figures.py (its module, loaded by path)."""
+  return config_files.load_module(os.path.join(paper_dir, "figures.py"))
+
+
+def run_workdir(outdir: str, name: str, figures) -> str:
+  """<outdir>/runs/<name>, or the workdir of the run `name` is an alias of (in `figures`)."""
   return os.path.join(outdir, "runs", figures.ALIASES.get(name, name))
 
 
@@ -45,13 +52,14 @@ def is_complete(workdir: str) -> bool:
 
 
 class Sweep:
-  """Trains the runs of one --outdir at one scale."""
+  """Trains the runs of one --outdir at one scale, as the config files in `paper_dir` say."""
 
   def __init__(
     self,
     outdir: str,
     scale: str,
     *,
+    paper_dir: str,
     smoke: bool = False,
     jobs: int = 2,
     overrides: dict[str, str] | None = None,
@@ -61,6 +69,10 @@ class Sweep:
     a learning rate for a whole sweep), after the runs' own overrides."""
     self.outdir, self.scale, self.smoke, self.jobs = outdir, scale, smoke, jobs
     self.overrides = dict(overrides or {})
+    # Absolute: the runs' working directory is ROOT.
+    self.paper_dir = os.path.abspath(paper_dir)
+    self.figures = load_figures(self.paper_dir)
+    self.base = config_files.load_module(os.path.join(self.paper_dir, "base.py"))
     self._log, self._log_lock = log, threading.Lock()
     os.makedirs(os.path.join(outdir, "runs"), exist_ok=True)
     self.data_dir = os.path.join(outdir, "data")
@@ -68,8 +80,8 @@ class Sweep:
   def subprocess_env(self) -> dict[str, str]:
     """The current environment, plus a compilation cache shared by the outdir's runs (unless one
     is set): they compile the same sampler and mostly the same update, and later runs load them
-    (toy update: 3.8 s to compile, 0.9 s from the cache). PYTHONPATH starts with this checkout, so
-    the runs train with the code and configs of the sweep that started them."""
+    (toy update: 3.8 s to compile, 0.9 s from the cache). PYTHONPATH starts with ROOT, so the runs
+    train with the code of the sweep that started them (and with its config files, by path)."""
     cache = os.path.join(self.outdir, "jax_cache")
     env = {"JAX_COMPILATION_CACHE_DIR": cache, **os.environ}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
@@ -80,23 +92,27 @@ class Sweep:
       self._log(message)
 
   def workdir(self, name: str) -> str:
-    return run_workdir(self.outdir, name)
+    return run_workdir(self.outdir, name, self.figures)
 
   def _run_arg(self, name: str) -> str:
-    return figures.run_arg(name, self.scale, self.smoke)
+    return self.figures.run_arg(name, self.scale, self.smoke)
+
+  def _config_file(self, module: str) -> str:
+    return os.path.join(self.paper_dir, module + ".py")
 
   def _train(self, name: str, config_module: str, run_arg: str, overrides: dict[str, str]):
     workdir = self.workdir(name)
     os.makedirs(workdir, exist_ok=True)
     cmd = [
       sys.executable,
-      os.path.join(ROOT, "scripts", "train.py"),
-      f"--config={os.path.join(ROOT, 'configs', 'paper', config_module + '.py')}:{run_arg}",
+      "-m",
+      "jax_rlvr.cli.train",
+      f"--config={self._config_file(config_module)}:{run_arg}",
       f"--workdir={workdir}",
       *[f"--config.{k}={v}" for k, v in overrides.items()],
     ]
     t0 = time.time()
-    self.log(f"train {name}: {' '.join(cmd[2:])}")
+    self.log(f"train {name}: {' '.join(cmd[3:])}")
     with open(os.path.join(workdir, "train.log"), "a") as logf:
       rc = subprocess.call(
         cmd, stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT, env=self.subprocess_env()
@@ -107,8 +123,8 @@ class Sweep:
 
   def run_config(self, name: str):
     """The config `name` trains with in this outdir (before the per-run paths)."""
-    config = figures.run_config(name, self.scale, self.smoke)
-    return base.apply_overrides(config, self.overrides, self.scale)
+    config = self.figures.run_config(name, self.scale, self.smoke)
+    return self.base.apply_overrides(config, self.overrides, self.scale)
 
   def _common_overrides(self, name: str) -> dict[str, str]:
     out = {k: str(v) for k, v in self.overrides.items()}
@@ -172,7 +188,7 @@ class Sweep:
 
   def ensure_subsets(self, names: list[str], warmup_config) -> dict[str, str]:
     """Writes the diversity subsets once; returns {run name: data.train_subset file name}."""
-    module = figures.experiment("data_diversity")
+    module = self.figures.experiment("data_diversity")
     wanted = [n for n in names if n.startswith("diversity_")]
     if not wanted:
       return {}
@@ -189,8 +205,9 @@ class Sweep:
       workdir = self.workdir("_warmup" if warmup_config is not None else "_subsets")
       cmd = [
         sys.executable,
-        os.path.join(ROOT, "scripts", "diversity_subsets.py"),
-        f"--config={os.path.join(ROOT, 'configs', 'paper', 'grpo.py')}:{self.scale},grpo",
+        "-m",
+        "jax_rlvr.cli.diversity_subsets",
+        f"--config={self._config_file('grpo')}:{self.scale},grpo",
         f"--workdir={workdir}",
         f"--k={module.K[self.scale]}",
         f"--sizes={','.join(str(s) for s in sizes)}",
@@ -198,7 +215,7 @@ class Sweep:
       ]
       if warmup_config is not None:
         cmd += ["--from_checkpoint", f"--config.data.data_dir={self.data_dir}"]
-      self.log("subsets: " + " ".join(cmd[2:]))
+      self.log("subsets: " + " ".join(cmd[3:]))
       subprocess.check_call(cmd, cwd=ROOT, env=self.subprocess_env())
     with open(manifest_path) as f:
       cumulative = np.cumsum(json.load(f)["cluster_sizes"])
@@ -214,8 +231,8 @@ class Sweep:
 
   def ensure_runs(self, names: list[str]):
     """Trains every run of `names` that is not complete, `jobs` at a time."""
-    table = figures.sweeps(self.scale)
-    names = list(dict.fromkeys(figures.ALIASES.get(n, n) for n in names))
+    table = self.figures.sweeps(self.scale)
+    names = list(dict.fromkeys(self.figures.ALIASES.get(n, n) for n in names))
     unknown = [n for n in names if n not in table]
     if unknown:
       raise ValueError(f"No paper config defines the runs {unknown}.")
@@ -252,4 +269,4 @@ class Sweep:
         future.result()
 
   def _initial_entropy_runs(self, module: str) -> dict[str, float]:
-    return figures.initial_entropy_runs(module, self.scale)
+    return self.figures.initial_entropy_runs(module, self.scale)
