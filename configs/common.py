@@ -49,7 +49,7 @@ def base_config() -> ml_collections.ConfigDict:
   # small models that answer in prose); "first_number" = the first (after a template that opens
   # the answer, chatml_answer).
   c.data.answer_format = "task"
-  # Task "math" (jax_rlvr/data/math_datasets.py): local files only, in <manual_dir>/<dataset>/.
+  # Task "math" (jax_rlvr/data/math_builders.py): local files only, in <manual_dir>/<dataset>/.
   # "name" or "name:split"; the default split is train for dataset and test for eval_dataset.
   c.data.dataset = "dapo_math_17k"
   c.data.eval_dataset = "math_500"

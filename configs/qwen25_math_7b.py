@@ -10,7 +10,7 @@ Command (on every worker of a TPU VM, see scripts/tpu/README.md):
   python scripts/train.py --config configs/qwen25_math_7b.py:v5p-64 --workdir /mnt/runs/grpo_7b
   with the downloads in checkpoints/Qwen2.5-Math-7B (huggingface-cli download
   Qwen/Qwen2.5-Math-7B --local-dir checkpoints/Qwen2.5-Math-7B) and data/math (see
-  jax_rlvr/data/math_datasets.py), relative to the working directory on every host, or elsewhere
+  jax_rlvr/data/math_builders.py), relative to the working directory on every host, or elsewhere
   via --config.model.hf_checkpoint, --config.tokenizer.path and --config.data.manual_dir. The
   workdir must be a directory every host sees (NFS / Filestore, or a bucket mounted with gcsfuse).
 Smoke (the same code path on a ~0.4M-parameter stand-in, arithmetic task, CPU, ~30 s):
@@ -96,7 +96,7 @@ def math_config(
   c.tokenizer.kind = "hf"
   c.tokenizer.path = checkpoint
 
-  # Local files only (jax_rlvr/data/math_datasets.py): <manual_dir>/dapo_math_17k/ and
+  # Local files only (jax_rlvr/data/math_builders.py): <manual_dir>/dapo_math_17k/ and
   # <manual_dir>/math_500/. "qwen_boxed" is Qwen2.5-Math's own chat template (\boxed{} answers).
   c.data.task = "math"
   c.data.dataset = "dapo_math_17k"

@@ -9,7 +9,7 @@ import jax
 import ml_collections
 
 from jax_rlvr import rl_step, sharding, tasks
-from jax_rlvr.data import math_datasets, reasoning_gym_tasks, templates
+from jax_rlvr.data import local_files, math_builders, reasoning_gym_tasks, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
 
@@ -95,7 +95,7 @@ def _check_data(c) -> None:
   if c.data.task == "math":
     for field in ("dataset", "eval_dataset"):
       name, _ = tasks.split_spec(c.data[field], "")
-      _one_of_value(f"data.{field}", c.data[field], name, tuple(math_datasets.BUILDERS))
+      _one_of_value(f"data.{field}", c.data[field], name, tuple(math_builders.BUILDERS))
     _check(
       bool(c.data.manual_dir),
       "data.manual_dir",
@@ -327,10 +327,10 @@ def check_files(c: ml_collections.ConfigDict) -> None:
       name, _ = tasks.split_spec(c.data[field], "")
       directory = os.path.join(c.data.manual_dir, name)
       _check(
-        bool(math_datasets.find_files(directory)),
+        bool(local_files.find_files(directory)),
         f"data.{field}",
         c.data[field],
-        f"no {'/'.join(math_datasets.DATA_SUFFIXES)} files in {directory} (data.manual_dir).",
+        f"no {'/'.join(local_files.DATA_SUFFIXES)} files in {directory} (data.manual_dir).",
       )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from jax_rlvr.data import builders, math_datasets, reasoning_gym_tasks
+from jax_rlvr.data import builders, math_builders, reasoning_gym_tasks
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer, printable_ascii_tokenizer
 from jax_rlvr.rewards import math as math_rewards
@@ -70,7 +70,7 @@ def _prepare_math(config, data_dir):
   sources = {}
   for role, field in (("train", "dataset"), ("test", "eval_dataset")):
     name, split = split_spec(c[field], role)
-    splits = math_datasets.prepare_math(name, data_dir, c.manual_dir)
+    splits = math_builders.prepare_math(name, data_dir, c.manual_dir)
     if split not in splits:
       raise ValueError(
         f"config.data.{field}={c[field]!r}: {name} has the splits {sorted(splits)}; "
@@ -102,7 +102,7 @@ TASKS: dict[str, Task] = {
     has_demonstrations=True,
     extract_answer=arithmetic.extract_answer,
   ),
-  # Local math datasets (jax_rlvr/data/math_datasets.py): data.dataset / data.eval_dataset.
+  # Local math datasets (jax_rlvr/data/math_builders.py): data.dataset / data.eval_dataset.
   "math": Task(_prepare_math, math_rewards.grade, char_tokenizer=printable_ascii_tokenizer),
   # reasoning-gym generators (jax_rlvr/data/reasoning_gym_tasks.py), binary rewards.
   **{f"rg_{name}": _reasoning_gym_task(name) for name in reasoning_gym_tasks.DATASETS},

@@ -4,7 +4,7 @@ r"""Prepare one local math dataset and print what was read.
     [--data_dir WORKDIR/data]
 
 Reads the dataset's files under <manual_dir>/<dataset>/ (a Hugging Face snapshot folder as it is;
-see jax_rlvr/data/math_datasets.py) and prints, per split: the files and their rows, the rows,
+see jax_rlvr/data/math_builders.py) and prints, per split: the files and their rows, the rows,
 problems, duplicates and conflicts, the dropped rows by reason, the warnings and the first problems.
 With --data_dir the ArrayRecord files a run reads are written there too (a run's data.data_dir,
 default <workdir>/data), so the run starts without preparing; without it nothing is written.
@@ -14,10 +14,10 @@ import os
 
 from absl import app, flags
 
-from jax_rlvr.data import math_datasets
+from jax_rlvr.data import math_builders, math_report
 
 _DATASET = flags.DEFINE_enum(
-  "dataset", None, sorted(math_datasets.BUILDERS), "The dataset to prepare."
+  "dataset", None, sorted(math_builders.BUILDERS), "The dataset to prepare."
 )
 _MANUAL_DIR = flags.DEFINE_string(
   "manual_dir", None, "Root of the downloads (data.manual_dir): files are under <it>/<dataset>/."
@@ -31,9 +31,9 @@ flags.mark_flags_as_required(["dataset", "manual_dir"])
 
 def main(argv):
   del argv
-  reads = math_datasets.prepare_report(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value)
+  reads = math_report.prepare_report(_DATASET.value, _MANUAL_DIR.value, _DATA_DIR.value)
   directory = os.path.join(_MANUAL_DIR.value, _DATASET.value)
-  print(math_datasets.format_report(_DATASET.value, reads, directory, _EXAMPLES.value))
+  print(math_report.format_report(_DATASET.value, reads, directory, _EXAMPLES.value))
 
 
 if __name__ == "__main__":

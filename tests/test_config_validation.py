@@ -11,7 +11,7 @@ import pytest
 from configs import default as default_config
 from jax_rlvr import components, config_fields, config_validation, train
 from jax_rlvr.config_validation import ConfigError
-from jax_rlvr.data import math_datasets
+from jax_rlvr.data import raw_records
 
 
 def _smoke(**fields):
@@ -157,5 +157,5 @@ def test_malformed_data_stops_the_run_before_the_policy_is_built(tmp_path, monke
     raise AssertionError("the policy was built (and compiled) before the data was read")
 
   monkeypatch.setattr(components, "build_sharded_policy", build_sharded_policy)
-  with pytest.raises(math_datasets.MalformedRecordError, match=r"train.jsonl line 2"):
+  with pytest.raises(raw_records.MalformedRecordError, match=r"train.jsonl line 2"):
     train.Trainer(config, str(tmp_path / "run"))

@@ -7,7 +7,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from jax_rlvr.data import builders, math_datasets, reasoning_gym_tasks
+from jax_rlvr.data import (
+  builders,
+  math_builders,
+  math_parsing,
+  math_report,
+  math_splits,
+  raw_records,
+  reasoning_gym_tasks,
+)
 from jax_rlvr.rewards import extraction
 
 
@@ -28,7 +36,7 @@ def _decoded(source):
 
 
 def _prepare(tmp_path, name):
-  return math_datasets.prepare_math(name, tmp_path / "tfds", tmp_path / "raw")
+  return math_builders.prepare_math(name, tmp_path / "tfds", tmp_path / "raw")
 
 
 def _raw(tmp_path, name, file):
@@ -36,7 +44,7 @@ def _raw(tmp_path, name, file):
 
 
 def _dapo_prompt(problem):
-  return math_datasets._DAPO_PREFIX + problem + math_datasets._DAPO_SUFFIX  # noqa: SLF001
+  return math_parsing._DAPO_PREFIX + problem + math_parsing._DAPO_SUFFIX  # noqa: SLF001
 
 
 _DAPO_PROMPT = _dapo_prompt("What is $1+1$?")
@@ -79,9 +87,9 @@ def test_dapo_snapshot_dedupes_drops_conflicts_and_counts(tmp_path):
   assert {r["source"] for r in train} == {"dapo_math_17k"}
   assert all(set(r) == set(builders.FEATURE_NAMES) for r in train)
 
-  read = math_datasets.prepare_report("dapo_math_17k", tmp_path / "raw")["train"]
+  read = math_report.prepare_report("dapo_math_17k", tmp_path / "raw")["train"]
   assert (read.rows, read.problems, read.duplicates, read.conflicts) == (8, 3, 2, 1)
-  assert read.dropped == {math_datasets.DUPLICATE: 2, math_datasets.CONFLICT: 3}
+  assert read.dropped == {math_splits.DUPLICATE: 2, math_splits.CONFLICT: 3}
   assert read.unstripped == 2  # the Chinese prompt and the bare English one
   assert any("2 verl-format prompts lack the DAPO instruction" in w for w in read.warnings)
   assert any("1 prompts appear with different answers" in w for w in read.warnings)
@@ -223,7 +231,7 @@ def test_malformed_jsonl_record_names_file_and_line(tmp_path, name, file, lines,
     for split in ("train", "test"):
       _write_jsonl(_raw(tmp_path, name, f"{split}.jsonl"), [{"question": "Q", "answer": "#### 1"}])
   _write_jsonl(_raw(tmp_path, name, file), lines)
-  with pytest.raises(math_datasets.MalformedRecordError) as error:
+  with pytest.raises(raw_records.MalformedRecordError) as error:
     _prepare(tmp_path, name)
   assert os.path.join("raw", name, file) in str(error.value)
   assert message in str(error.value)
@@ -233,7 +241,7 @@ def test_malformed_parquet_row_names_file_and_row(tmp_path):
   rows = [_dapo_row("P1", "1", "a"), _dapo_row("P2", "1", "b"), _dapo_row("P3", "1", "c")]
   rows[2]["reward_model"] = {"ground_truth": None, "style": "x"}
   _write_parquet(_raw(tmp_path, "dapo_math_17k", "d.parquet"), rows)
-  with pytest.raises(math_datasets.MalformedRecordError, match=r"d\.parquet row 3: missing field"):
+  with pytest.raises(raw_records.MalformedRecordError, match=r"d\.parquet row 3: missing field"):
     _prepare(tmp_path, "dapo_math_17k")
 
 
@@ -260,8 +268,8 @@ def test_gold_answers_and_responses_are_read_by_one_boxed_parser():
   """A solution's last \\boxed{} gives the gold answer with the grader's own parser: an escaped
   brace stays inside the box for both (the data side once stopped at it, reading `a\\`)."""
   solution = "so \\boxed{1} and finally \\boxed{a\\}b}"
-  record = math_datasets.RawRecord({"solution": solution}, "x.jsonl", 1)
-  assert math_datasets.answer_or_boxed(record) == "a\\}b" == extraction.last_boxed(solution)
+  record = raw_records.RawRecord({"solution": solution}, "x.jsonl", 1)
+  assert math_parsing.answer_or_boxed(record) == "a\\}b" == extraction.last_boxed(solution)
   assert reasoning_gym_tasks.extract_answer(solution) == "a\\}b"
   assert extraction.last_boxed("a \\boxed{1} b \\boxed{\\frac{a}{b}} c") == "\\frac{a}{b}"
   assert extraction.last_boxed("\\fbox{7}") == "7"
@@ -284,7 +292,7 @@ def test_gsm8k_snapshot_reads_main_only(tmp_path):
   sources = _prepare(tmp_path, "gsm8k")
   assert [(r["prompt"], r["answer"]) for r in _decoded(sources["train"])] == [("Q1", "4")]
   assert [(r["prompt"], r["answer"]) for r in _decoded(sources["test"])] == [("Q2", "4")]
-  read = math_datasets.prepare_report("gsm8k", tmp_path / "raw")
+  read = math_report.prepare_report("gsm8k", tmp_path / "raw")
   assert [os.path.relpath(p, tmp_path / "raw" / "gsm8k") for p in read["train"].files] == [
     "main/train-00000-of-00001.parquet"
   ]
@@ -336,7 +344,7 @@ def test_h4_aime2024_zero_padded_answers_are_normalised(tmp_path):
 
 
 def test_normalise_answer_only_touches_all_digit_answers():
-  assert [math_datasets.normalise_answer(a) for a in ("055", "000", "7", "0.50", "-05", "05x")] == [
+  assert [math_parsing.normalise_answer(a) for a in ("055", "000", "7", "0.50", "-05", "05x")] == [
     "55",
     "0",
     "7",
@@ -362,7 +370,7 @@ def test_over_wide_aime_release_keeps_the_benchmark_year(tmp_path):
   assert len(test) == 30
   assert {r["prompt"].split("-")[0] for r in test} == {"P2024"}
   assert {r["prompt"].split("-")[1] for r in test} == {"AIME_I", "AIME_II"}
-  read = math_datasets.prepare_report("aime_2024", tmp_path / "raw")["test"]
+  read = math_report.prepare_report("aime_2024", tmp_path / "raw")["test"]
   assert read.dropped == {"year 2022, not 2024": 30, "year 2023, not 2024": 30}
   assert read.warnings == []  # the benchmark's 30 problems
 
@@ -382,7 +390,7 @@ def test_over_wide_amc_release_keeps_2023_and_warns_on_the_count(tmp_path):
     ("Find k.", "0.5"),
     ("No year.", "4"),
   ]
-  read = math_datasets.prepare_report("amc_2023", tmp_path / "raw")["test"]
+  read = math_report.prepare_report("amc_2023", tmp_path / "raw")["test"]
   assert read.dropped == {"year 2022, not 2023": 1}
   assert read.warnings == [
     "amc_2023 test: 3 problems, the benchmark has 40; check that the files are the benchmark's "
@@ -430,7 +438,7 @@ def test_verl_format_benchmark_is_deduplicated(tmp_path, name):
       ("Find $c$.", "7"),
     ]
     assert [r["id"] for r in records] == [f"{name}/0-0", f"{name}/1-0", f"{name}/2-0"]
-  read = math_datasets.prepare_report(name, tmp_path / "raw")[splits[0]]
+  read = math_report.prepare_report(name, tmp_path / "raw")[splits[0]]
   assert (read.rows, read.problems, read.duplicates, read.unstripped) == (96, 3, 93, 0)
 
 
@@ -448,13 +456,13 @@ def test_prepare_report_counts_and_prints(tmp_path):
   _write_jsonl(_raw(tmp_path, "dapo_math_17k", "extra.jsonl"), rows[4:])
   raw, tfds_dir = tmp_path / "raw", tmp_path / "tfds"
   for _ in range(2):  # prepares, then reads the files again for the report of a cached dataset
-    reads = math_datasets.prepare_report("dapo_math_17k", raw, tfds_dir)
+    reads = math_report.prepare_report("dapo_math_17k", raw, tfds_dir)
     read = reads["train"]
     assert (read.rows, read.problems, read.duplicates, read.conflicts) == (7, 4, 1, 1)
-    assert read.dropped == {math_datasets.DUPLICATE: 1, math_datasets.CONFLICT: 2}
-  records = _decoded(math_datasets.prepare_math("dapo_math_17k", tfds_dir, raw)["train"])
+    assert read.dropped == {math_splits.DUPLICATE: 1, math_splits.CONFLICT: 2}
+  records = _decoded(math_builders.prepare_math("dapo_math_17k", tfds_dir, raw)["train"])
   assert records == read.records
-  text = math_datasets.format_report("dapo_math_17k", reads, str(raw / "dapo_math_17k"))
+  text = math_report.format_report("dapo_math_17k", reads, str(raw / "dapo_math_17k"))
   assert text.splitlines() == [
     "dapo_math_17k train:",
     "  files (2):",
@@ -462,8 +470,8 @@ def test_prepare_report_counts_and_prints(tmp_path):
     "    extra.jsonl: 3 rows",
     "  rows 7, problems 4, duplicates 1, conflicts 1, prompts without the DAPO instruction 0",
     "  dropped rows:",
-    f"    {math_datasets.DUPLICATE}: 1",
-    f"    {math_datasets.CONFLICT}: 2",
+    f"    {math_splits.DUPLICATE}: 1",
+    f"    {math_splits.CONFLICT}: 2",
     "  warning: dapo_math_17k train: 1 prompts appear with different answers and were dropped.",
     "  first 3 problems:",
     "    dapo_math_17k/a: 'What is $1+1$?' -> '2'",
