@@ -1,4 +1,5 @@
-"""The side-by-side benchmark: contention re-timing, forced token counts of both peers, table."""
+"""The benchmarks: contention re-timing, forced token counts of both peers, the table, and the
+single-library update on several groups."""
 
 import dataclasses
 import re
@@ -8,7 +9,7 @@ import pytest
 from flax import nnx
 
 from configs import common
-from jax_rlvr import benchmarks
+from jax_rlvr.benchmarks import jax_side, markdown, side_by_side, single_library, timing, torch_side
 from jax_rlvr.models import Policy, count_params, get_preset, load_hf_checkpoint, save_hf_checkpoint
 
 
@@ -39,7 +40,7 @@ class FakeMachine:
 
 
 def _time(machine, repeats, max_retimes, cpu=None):
-  return benchmarks.time_repeats(
+  return timing.time_repeats(
     machine.work,
     repeats,
     threshold=0.2,
@@ -81,9 +82,9 @@ def test_without_proc_nothing_is_retimed_or_flagged():
 
 
 def test_cpu_seconds_reads_this_process():
-  busy0, own0 = benchmarks.cpu_seconds()
+  busy0, own0 = timing.cpu_seconds()
   sum(i * i for i in range(3_000_000))  # ~0.2 s of this process's CPU
-  busy1, own1 = benchmarks.cpu_seconds()
+  busy1, own1 = timing.cpu_seconds()
   assert own1 - own0 > 0.05
   assert busy1 - busy0 >= own1 - own0 - 0.05  # the machine's busy time includes ours
 
@@ -152,7 +153,7 @@ def _row(table, prefix):
 
 
 def test_table_has_every_row_and_ratios_from_the_records():
-  table = benchmarks.markdown_table(_records())
+  table = markdown.markdown_table(_records())
   batch1 = _row(table, "sampling vs transformers `generate`, batch 1,")
   assert batch1[1:4] == ["120.0 tok/s", "50.0 tok/s", "2.40×"]
   assert batch1[-1] == "yes"  # the transformers region was contended
@@ -168,7 +169,7 @@ def test_table_has_every_row_and_ratios_from_the_records():
 
 
 def test_table_without_peers_shows_no_ratio():
-  table = benchmarks.markdown_table(_records(peer_rates=(None, None), peer_step_s=None))
+  table = markdown.markdown_table(_records(peer_rates=(None, None), peer_step_s=None))
   assert _row(table, "GRPO update")[2:4] == ["—", "—"]
   assert not re.search(r"\d×", table)
 
@@ -184,13 +185,13 @@ def small_checkpoint(tmp_path_factory):
 
 
 def _once(fn):
-  return benchmarks.time_repeats(fn, 1, max_retimes=0)
+  return timing.time_repeats(fn, 1, max_retimes=0)
 
 
 def test_jax_sampler_produces_every_requested_token(small_checkpoint):
   policy = load_hf_checkpoint(small_checkpoint)
   prompts_BP = np.random.default_rng(0).integers(0, 4, (2, 3))
-  record = benchmarks.jax_sample(policy, prompts_BP, 12, _once)
+  record = jax_side.jax_sample(policy, prompts_BP, 12, _once)
   assert (record["batch"], record["tokens"]) == (2, 24)
   assert record["tokens_per_s"] == pytest.approx(24 / record["seconds"])
   flops = 2 * count_params(policy) * 24  # 2·params per new token
@@ -212,10 +213,10 @@ def torch_one_thread():
 @pytest.mark.hf
 def test_transformers_generate_produces_every_requested_token(small_checkpoint, torch_one_thread):
   torch_one_thread.manual_seed(0)
-  model = benchmarks.load_hf_model(small_checkpoint)
+  model = torch_side.load_hf_model(small_checkpoint)
   assert model.config.eos_token_id == 1 and model.generation_config.eos_token_id is None
   prompts_BP = np.random.default_rng(0).integers(0, 4, (2, 3))
-  record = benchmarks.hf_sample(model, prompts_BP, 12, _once)
+  record = torch_side.hf_sample(model, prompts_BP, 12, _once)
   assert (record["peer"], record["batch"], record["tokens"]) == ("transformers", 2, 24)
 
 
@@ -224,7 +225,7 @@ def test_compare_runs_both_peers_on_the_same_work():
   config = common.base_config()
   config.rl.micro_batches = 1
   lines = []
-  records = benchmarks.compare(
+  records = side_by_side.compare(
     config,
     model="tiny",
     batches=(2,),
@@ -247,7 +248,7 @@ def test_compare_runs_both_peers_on_the_same_work():
   peak = records[1]["gflops"]
   samples = [r for r in records if r["bench"] == "sample"]
   steps = [r for r in records if r["bench"] == "train_step"]
-  peers = benchmarks.torch_available()
+  peers = torch_side.torch_available()
   assert [r["peer"] for r in samples] == ["jax_rlvr"] + ["transformers"] * peers
   assert all(r["tokens"] == 10 for r in samples)
   assert [(r["peer"], r["work"]) for r in steps] == [
@@ -259,12 +260,12 @@ def test_compare_runs_both_peers_on_the_same_work():
     assert r["pct_peak"] == pytest.approx(100 * r["gflops"] / peak)
   for r in samples:
     assert r["pct_roofline"] == pytest.approx(100 * r["tokens_per_s"] / r["roofline_tokens_per_s"])
-  assert "| 2 | " in benchmarks.markdown_table(records).split("roofline")[-1]
-  assert f"{records[0]['params'] / 1e6:.1f} M parameters" in benchmarks.markdown_table(records)
+  assert "| 2 | " in markdown.markdown_table(records).split("roofline")[-1]
+  assert f"{records[0]['params'] / 1e6:.1f} M parameters" in markdown.markdown_table(records)
 
 
 def test_compare_without_training_rows_measures_sampling_only():
-  records = benchmarks.compare(
+  records = side_by_side.compare(
     common.base_config(),
     model="tiny",
     batches=(2,),
@@ -278,11 +279,26 @@ def test_compare_without_training_rows_measures_sampling_only():
     peers=False,
   )
   assert [r["bench"] for r in records] == ["setup", "matmul_peak", "read_bandwidth", "sample"]
-  assert "sampling vs transformers" in benchmarks.markdown_table(records)
+  assert "sampling vs transformers" in markdown.markdown_table(records)
 
 
 def test_sampling_roofline_is_the_slower_of_weight_reads_and_compute():
   # 1e8 params: 0.4 GB of weights at 10 GB/s is 40 ms a step; 2e8 FLOPs per row at 100 GFLOP/s
   # is 2 ms a row. Batch 4: bound by the reads (100 tok/s); batch 64: by compute (500 tok/s).
-  assert benchmarks.sampling_roofline(10**8, 4, 100.0, 10.0) == pytest.approx(100.0)
-  assert benchmarks.sampling_roofline(10**8, 64, 100.0, 10.0) == pytest.approx(500.0)
+  assert side_by_side.sampling_roofline(10**8, 4, 100.0, 10.0) == pytest.approx(100.0)
+  assert side_by_side.sampling_roofline(10**8, 64, 100.0, 10.0) == pytest.approx(500.0)
+
+
+@pytest.mark.slow
+def test_single_library_update_runs_the_configs_batch_of_groups():
+  config = common.base_config()
+  config.rollout.prompts_per_step, config.rollout.max_new_tokens = 2, 3
+  config.rl.micro_batches = 2
+  record = single_library.update(config, "tiny", 4, _once)
+  group_size = config.rollout.group_size
+  # B = Q · G rows of P + N tokens, each a full training token.
+  assert (record["rows"], record["length"]) == (2 * group_size, 7)
+  assert record["tokens"] == 2 * group_size * 7
+  assert (record["bench"], record["work"], record["model"]) == ("train_step", "grpo_update", "tiny")
+  assert (record["micro_batches"], record["old_logp"]) == (2, config.rl.old_logp)
+  assert record["params"] == count_params(Policy(get_preset("tiny"), rngs=nnx.Rngs(0)))

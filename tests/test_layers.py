@@ -48,6 +48,27 @@ FLOORS = (
   ("jax_rlvr.cli",),
 )
 
+# Inside a floor, modules that split one job into steps keep their own order, lowest first: a
+# module may import the modules before it in its chain, never one after it.
+CHAINS = (
+  (
+    "jax_rlvr.data.local_files",
+    "jax_rlvr.data.raw_records",
+    "jax_rlvr.data.math_parsing",
+    "jax_rlvr.data.math_splits",
+    "jax_rlvr.data.math_builders",
+    "jax_rlvr.data.math_report",
+  ),
+  (
+    "jax_rlvr.benchmarks.timing",
+    "jax_rlvr.benchmarks.jax_side",
+    "jax_rlvr.benchmarks.torch_side",
+    "jax_rlvr.benchmarks.markdown",
+    "jax_rlvr.benchmarks.side_by_side",
+    "jax_rlvr.benchmarks.single_library",
+  ),
+)
+
 
 def _modules() -> dict[str, str]:
   out = {}
@@ -173,6 +194,17 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
   return None
 
 
+def chain_violations(graph: dict[str, set[str]], chains=CHAINS) -> list[str]:
+  """Imports from a module to one later in its chain."""
+  return [
+    f"{module} imports {target}, later in its chain"
+    for chain in chains
+    for index, module in enumerate(chain)
+    for target in sorted(graph.get(module, ()))
+    if target in chain[index + 1 :]
+  ]
+
+
 def test_find_cycle_and_floor_of():
   assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
   assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
@@ -221,3 +253,12 @@ def test_no_import_runs_up_a_floor():
     if floor_of(target) > floor_of(module)
   ]
   assert upward == []
+
+
+def test_chains_exist_and_import_only_backwards():
+  graph = import_graph()
+  assert [m for chain in CHAINS for m in chain if m not in graph] == []
+  assert chain_violations({"a": {"b"}, "b": set()}, (("a", "b"),)) == [
+    "a imports b, later in its chain"
+  ]
+  assert chain_violations(graph) == []
