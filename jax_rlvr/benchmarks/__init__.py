@@ -9,7 +9,5 @@
                      and `update`)
   markdown.py        a `compare` run's records as Markdown (docs/benchmarks.md)
 
-Every measurement is one record (a JSON-ready dict). Shape letters (as in jax_rlvr/__init__.py):
-B rows sampled in parallel, Q prompts, P prompt tokens, N new tokens, R training rows, T training
-tokens per row, V.
+Every measurement is one record (a JSON-ready dict).
 """

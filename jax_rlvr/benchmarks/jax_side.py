@@ -6,6 +6,9 @@ update is `rl_step.update_on_rollout`, jitted and donated as train.py does; the 
 jitted, donated fwd + bwd + optax.adamw on the next-token NLL, the same work as the PyTorch peer's
 (torch_side.py). Records carry achieved GFLOP/s: 2·params·tokens for sampling, 6·params·tokens for
 a training step.
+
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, Q prompts, P prompt tokens,
+N new tokens, R training rows, T training tokens per row, V.
 """
 
 from __future__ import annotations

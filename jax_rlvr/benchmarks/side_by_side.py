@@ -7,6 +7,9 @@ step vs a PyTorch fwd + bwd + `torch.optim.AdamW` step. Both peers load one HF c
 directory; without one, random weights of a preset are written to a temporary directory first.
 Each record carries its share of the measured matmul peak, and each sampling record its share of
 the sampling roofline.
+
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, P prompt tokens, N new
+tokens, R training rows, T training tokens per row.
 """
 
 from __future__ import annotations

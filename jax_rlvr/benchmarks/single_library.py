@@ -3,6 +3,8 @@
 The measurements are jax_side's (sampling with every row forced to N new tokens; the GRPO update
 jitted and donated as train.py does), timed by timing.time_repeats. Each record adds the model,
 its parameter count and the device, and for the update the rl.* settings it ran with.
+
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, Q prompts, P prompt tokens.
 """
 
 from __future__ import annotations

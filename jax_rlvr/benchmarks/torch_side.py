@@ -1,5 +1,9 @@
 """The peers: transformers `generate` and a PyTorch fwd + bwd + torch.optim.AdamW step, on a
-checkpoint loaded in float32 from a local directory (torch and transformers: the `hf` extra)."""
+checkpoint loaded in float32 from a local directory (torch and transformers: the `hf` extra).
+
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, P prompt tokens, R training
+rows, T training tokens per row.
+"""
 
 from __future__ import annotations
 
