@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import sys
 import types
@@ -123,3 +124,24 @@ def DEFINE_config_file(
   if default is not None:
     flag_values.set_default(name, default)
   return holder
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.isfile(path):
+    raise FileNotFoundError(
+      f"{path} does not exist: {workdir} is not a training run's workdir (pass --config to "
+      "read it with a config file)."
+    )
+  with open(path) as f:
+    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+
+
+def _lists_to_tuples(value):
+  # Every sequence field of the configs is a tuple; JSON has only lists.
+  if isinstance(value, dict):
+    return {k: _lists_to_tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_lists_to_tuples(v) for v in value)
+  return value

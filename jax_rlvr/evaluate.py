@@ -228,27 +228,6 @@ def _json_value(value):
   return value
 
 
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples."""
-  path = os.path.join(workdir, "config.json")
-  if not os.path.isfile(path):
-    raise FileNotFoundError(
-      f"{path} does not exist: {workdir} is not a training run's workdir (pass --config to "
-      "evaluate with a config file)."
-    )
-  with open(path) as f:
-    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
-
-
-def _lists_to_tuples(value):
-  # Every sequence field of the configs is a tuple; JSON has only lists.
-  if isinstance(value, dict):
-    return {k: _lists_to_tuples(v) for k, v in value.items()}
-  if isinstance(value, list):
-    return tuple(_lists_to_tuples(v) for v in value)
-  return value
-
-
 def eval_key(config: ml_collections.ConfigDict) -> jax.Array:
   """The sampling key of every evaluation of a run: the same prompts get the same draws at every
   evaluation, so changes between evaluations come from the policy."""

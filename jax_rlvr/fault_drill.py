@@ -150,9 +150,9 @@ def final_state(workdir: str) -> tuple[int, list[np.ndarray]]:
   read with the run's own config (this process needs the run's 8 devices)."""
   import jax
 
-  from jax_rlvr import evaluate, sharding, train_state
+  from jax_rlvr import sharding, train_state
 
-  config = evaluate.load_run_config(workdir)
+  config = config_files.load_run_config(workdir)
   mesh = sharding.make_mesh(config.mesh.shape)
   step, _, state = train_state.restore_state(config, workdir, mesh)
   return step, [

@@ -4,6 +4,7 @@ r"""Per-device memory of a config's RL update and sampler on its target mesh, wi
       [--fit_layers 1,2] [--programs rl_update,generate] [--json_out plan.json]
   python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 --topology v5p-64 \
       [--programs rl_update,generate,eval_generate,prompt_entropy] [--json_out plan.json]
+  python scripts/memory_plan.py --workdir RUN [...]   # the run's own config.json
 
 With --topology (a hardware name such as v5p-64 or a libtpu spelling such as v5p:2x4x4, or the
 GPU target h100x8; jax_rlvr/accelerators.py) the programs are compiled by the TPU compiler
@@ -29,10 +30,12 @@ import os
 
 from absl import app, flags
 
-from jax_rlvr import config_files
+from jax_rlvr.jobs import run_config
 
-_CONFIG = config_files.DEFINE_config_file("config", None, "configs/*.py:arg")
-flags.mark_flag_as_required("config")
+_CONFIG = run_config.define_config_flag()
+_WORKDIR = flags.DEFINE_string(
+  "workdir", None, "A training run whose config.json to plan, when --config is not given."
+)
 _PROGRAMS = flags.DEFINE_list("programs", ["rl_update", "generate"], "Programs to compile.")
 _FIT_LAYERS = flags.DEFINE_list(
   "fit_layers", [], "Two depths L_a,L_b to compile and extrapolate from (default: full depth)."
@@ -54,6 +57,8 @@ def _num_devices(config) -> int:
 def main(argv):
   del argv
   config = _CONFIG.value
+  if not config:
+    raise app.UsageError("Give --config FILE[:arg] or --workdir RUN.")
   if _TOPOLOGY.value:
     os.environ["JAX_PLATFORMS"] = "cpu"  # the host's backend; libtpu (or CUDA) only compiles
     # The CUDA plugin's version check calls a driver a GPU-less host does not have.

@@ -42,3 +42,25 @@ def test_a_config_file_replaces_the_runs_config(tmp_path, monkeypatch):
 def test_a_directory_without_a_run_stops_with_a_message(tmp_path, monkeypatch):
   with pytest.raises(SystemExit, match="is not a training run's workdir"):
     _parse([f"--workdir={tmp_path}"], monkeypatch)
+
+
+def test_memory_plan_reads_a_runs_config_json(tmp_path):
+  # The run's own config.json (here with an invalid G) is what scripts/memory_plan.py plans: it
+  # stops at validation, naming the field, before anything compiles.
+  import subprocess
+  import sys
+
+  from jax_rlvr import config_files
+
+  config = config_files.get_config(os.path.join(REPO, "configs", "qwen25_math_7b.py") + ":smoke")
+  config.rollout.group_size = 1
+  (tmp_path / "config.json").write_text(json.dumps(config.to_dict()))
+  result = subprocess.run(
+    [sys.executable, os.path.join(REPO, "scripts", "memory_plan.py"), f"--workdir={tmp_path}"],
+    capture_output=True,
+    text=True,
+    cwd=tmp_path,
+    env={**os.environ, "JAX_PLATFORMS": "cpu"},
+  )
+  assert result.returncode != 0
+  assert "config.rollout.group_size=1 is invalid" in result.stderr

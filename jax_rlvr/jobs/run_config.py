@@ -1,8 +1,9 @@
-"""The config of a run for the tools that read one (scripts/eval.py, scripts/entropy_probe.py).
+"""The config of a run for the tools that read one (scripts/eval.py, scripts/entropy_probe.py,
+scripts/memory_plan.py).
 
 `define_config_flag` defines absl's `--config` flag before the command line is parsed: with
 `--config FILE[:arg]` given, that file; otherwise the run's own `<--workdir>/config.json`
-(`evaluate.load_run_config`), so a tool reads a run as it was trained, and `--config.a.b=value`
+(`config_files.load_run_config`), so a tool reads a run as it was trained, and `--config.a.b=value`
 overrides either. Both are locked: a misspelt field is an error.
 """
 
@@ -33,13 +34,11 @@ def define_config_flag(argv: list[str] | None = None, flag_values=flags.FLAGS):
   argv = sys.argv[1:] if argv is None else argv
   if _flag_value("config", argv) is not None:
     return config_files.DEFINE_config_file("config", flag_values=flag_values)
-  from jax_rlvr import evaluate
-
   workdir = _flag_value("workdir", argv)
   config = ml_collections.ConfigDict()  # No --workdir: absl reports the missing flag.
   if workdir:
     try:
-      config = evaluate.load_run_config(workdir)
+      config = config_files.load_run_config(workdir)
     except FileNotFoundError as e:
       sys.exit(f"Error: {e}")
   return config_flags.DEFINE_config_dict(
