@@ -48,44 +48,79 @@ from jax_rlvr.rl import controllers as controllers_lib
 from jax_rlvr.rl import entropy_terms, losses, token_masks
 from jax_rlvr.rl import kl as kl_lib
 
+# Fields of config.rl that only the host reads (the train loop's probe cadence, its padding of the
+# rollout); kept out of RLHyperParams so that changing them does not recompile the update.
+HOST_ONLY_RL_FIELDS = ("probe_every", "pad_bucket")
+
 
 @dataclasses.dataclass(frozen=True)
 class RLHyperParams:
-  """The static part of a config needed on device: every field of config.rl (read as attributes,
-  `hp.eps_low`), and four of the rest. Hashable, so methods are chosen statically by name."""
+  """The static part of a config the update needs on device: config.rl's fields (those in
+  HOST_ONLY_RL_FIELDS aside; configs/common.py documents each) and four of the rest. Hashable,
+  so methods are chosen statically by name and the jitted update is keyed by it."""
 
-  group_size: int
+  # From config.rollout, config.model and config.num_steps.
+  group_size: int  # G
   temperature: float
   logprob_chunk_size: int | None
   total_rl_steps: int
-  rl: tuple[tuple[str, object], ...]  # sorted (field, value) pairs of config.rl
+  # config.rl: advantages and the clipped loss.
+  advantage: str
+  std_ddof: int
+  loss_agg: str
+  eps_low: float
+  eps_high: float
+  clip: bool
+  dual_clip_c: float
+  # N = mini_batches × epochs gradient steps, each over micro_batches passes.
+  mini_batches: int
+  epochs: int
+  micro_batches: int
+  old_logp: str
+  share_prompts: bool
+  # λ and its schedules, the controllers' δ, Δ and gains.
+  lambda_schedule: str
+  pos_weight: float
+  neg_weight: float
+  lambda_init: float
+  lambda_epochs: int
+  entropy_target: float
+  lambda_step: float
+  pi_kp: float
+  pi_ki: float
+  # Entropy-control methods.
+  method: str
+  entropy_coef: float
+  entropy_coef_step: float
+  cov_fraction: float
+  cov_bounds: tuple[float, float]
+  kl_cov_beta: float
+  entropy_adv_alpha: float
+  entropy_adv_kappa: float
+  rand_pos_clip_fraction: float
+  top_entropy_fraction: float
+  kl_coef: float
+  kl_estimator: str
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> RLHyperParams:
-    hashable = lambda v: tuple(v) if isinstance(v, list | tuple) else v
+    own = {f.name for f in dataclasses.fields(cls)}
+    rl = {k: v for k, v in config.rl.items() if k not in HOST_ONLY_RL_FIELDS}
+    unknown = sorted(set(rl) - own)
+    if unknown:
+      # A new config.rl field must be declared here (or in HOST_ONLY_RL_FIELDS) to reach the update.
+      raise ValueError(f"config.rl fields {unknown} are not RLHyperParams fields nor host-only.")
     return cls(
       group_size=config.rollout.group_size,
       temperature=config.rollout.temperature,
       logprob_chunk_size=config.model.logprob_chunk_size or None,
       total_rl_steps=config.num_steps,
-      rl=tuple(sorted((k, hashable(v)) for k, v in config.rl.items())),
+      **{k: tuple(v) if isinstance(v, list | tuple) else v for k, v in rl.items()},
     )
 
-  def __getattr__(self, name):
-    # Reached only for names that are not dataclass fields: the fields of config.rl.
-    for key, value in self.__dict__.get("rl", ()):
-      if key == name:
-        return value
-    raise AttributeError(f"RLHyperParams has no field {name!r} (nor has config.rl)")
-
   def replace(self, **overrides) -> RLHyperParams:
-    """A copy with fields (of config.rl or the four others) replaced."""
-    own = {k: overrides.pop(k) for k in list(overrides) if k in self.__dataclass_fields__}
-    unknown = set(overrides) - {k for k, _ in self.rl}
-    if unknown:
-      raise AttributeError(f"RLHyperParams has no fields {sorted(unknown)}")
-    rl = tuple((k, overrides.get(k, v)) for k, v in self.rl)
-    return dataclasses.replace(self, rl=rl, **own)
+    """A copy with the given fields replaced."""
+    return dataclasses.replace(self, **overrides)
 
 
 def batch_split_problem(

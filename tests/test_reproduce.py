@@ -8,7 +8,7 @@ import os
 import matplotlib.pyplot as plt
 import pytest
 
-from jax_rlvr import config_files, config_validation
+from jax_rlvr import config_files, config_validation, rl_step
 from jax_rlvr.jobs import reproduce, results, sweep
 
 # The checkout's paper configs, read by path as the jobs read them.
@@ -55,6 +55,7 @@ def test_every_paper_config_loads_and_validates(scale):
   for name in runs:
     config = figures.run_config(name, scale, smoke=False)
     config_validation.validate_config(config, num_devices=base.num_devices(config))
+    rl_step.RLHyperParams.from_config(config)  # every rl field reaches the update by name
     if scale == "full":
       assert config.model.preset == "qwen2.5-math-7b"
       assert config.data.task == "math" and config.data.dataset == "dapo_math_17k"

@@ -392,3 +392,19 @@ def test_shared_prompts_need_micro_batches_of_whole_groups():
   config.rl.micro_batches = 8  # 2-row micro-batches split the groups
   with pytest.raises(config_validation.ConfigError, match="rl.share_prompts"):
     config_validation.validate_config(config, num_devices=8)
+
+
+def test_hyperparams_name_every_rl_field_and_leave_out_host_only_ones():
+  config = default_config.get_config("smoke")
+  hp = rl_step.RLHyperParams.from_config(config)
+  assert (hp.eps_high, hp.mini_batches, hp.cov_bounds) == (0.2, 1, (1.0, 5.0))
+  # Host-only fields do not key the jitted update: changing them gives an equal (same-hash) hp.
+  config.rl.probe_every, config.rl.pad_bucket = 7, 16
+  assert rl_step.RLHyperParams.from_config(config) == hp
+  assert not hasattr(hp, "probe_every")
+  config.rl.eps_high = 0.28
+  assert rl_step.RLHyperParams.from_config(config) != hp
+  with config.unlocked():
+    config.rl.eps_highest = 0.3
+  with pytest.raises(ValueError, match="eps_highest"):
+    rl_step.RLHyperParams.from_config(config)
