@@ -371,3 +371,18 @@ def test_shared_prompt_scoring_matches_values_and_gradients(policy, prompts):
   _assert_same_scores_and_gradients(
     _scored_loss_and_grad(policy, out, group_size=G), _scored_loss_and_grad(policy, out)
   )
+
+
+def test_the_scorer_runs_the_model_over_all_prompt_and_response_positions(policy, prompts):
+  # P + N positions, the last one only predicted: lengths that are powers of two stay so. With
+  # P + N - 1 the full-size configs gave XLA:GPU dots of 2 × 4095 rows that it found no tiling
+  # for (scripts/memory_plan.py --topology h100x8); the values are those of P + N - 1 positions.
+  out = _run(policy, prompts, key=3, max_new_tokens=12)  # P + N = 19, P + N - 1 = 18
+  args = (out.prompt_tokens_BP, out.prompt_mask_BP, out.response_tokens_BN, out.response_mask_BN)
+  text = str(jax.make_jaxpr(lambda *a: response_logprobs(policy, *a))(*args))
+  assert "[4,19," in text and "[4,18," not in text
+  logits = _response_logits(policy, out)  # the forward over P + N - 1 positions
+  logp, _ = jax.device_get(score(policy, *args))
+  ref = jax.nn.log_softmax(logits, axis=-1)
+  b, n = np.nonzero(out.response_mask_BN)
+  np.testing.assert_allclose(logp[b, n], ref[b, n, out.response_tokens_BN[b, n]], atol=1e-5)

@@ -108,15 +108,17 @@ def response_hidden_states(
       policy, prompt_tokens_BP, prompt_mask_BP, response_tokens_BN, response_mask_BN, group_size
     )
   P = prompt_tokens_BP.shape[1]
-  # The last response token is only predicted, never an input.
+  # The last response token is only predicted, yet it goes in too: causality keeps it out of the
+  # positions before it, and the sequence stays P + N long (a power of two in the full-scale
+  # configs) rather than P + N - 1, whose 4095-row dots XLA:GPU found no tiling for.
   tokens_BT = jnp.concatenate(
-    [prompt_tokens_BP.astype(jnp.int32), response_tokens_BN[:, :-1].astype(jnp.int32)], axis=1
+    [prompt_tokens_BP.astype(jnp.int32), response_tokens_BN.astype(jnp.int32)], axis=1
   )
   mask_BT = jnp.concatenate(
-    [prompt_mask_BP.astype(jnp.int32), response_mask_BN[:, :-1].astype(jnp.int32)], axis=1
+    [prompt_mask_BP.astype(jnp.int32), response_mask_BN.astype(jnp.int32)], axis=1
   )
   h_BTD = policy.hidden_states(tokens_BT, mask_BT=mask_BT)
-  return h_BTD[:, P - 1 :]  # position t predicts token t + 1
+  return h_BTD[:, P - 1 : -1]  # position t predicts token t + 1
 
 
 def response_logprobs(
