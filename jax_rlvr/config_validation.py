@@ -48,15 +48,22 @@ def validate_config(
   """
   num_devices = jax.device_count() if num_devices is None else num_devices
   processes = jax.process_count() if num_processes is None else num_processes
-  for check in (_check_steps_and_model, _check_data, _check_rollout, _check_rl, _check_eval):
+  for check in (_check_training, _check_model, _check_data, _check_rollout, _check_rl, _check_eval):
     check(c)
   data_size = _check_mesh(c, num_devices)
   _check_batch_split(c, data_size, processes)
 
 
-def _check_steps_and_model(c) -> None:
+def _check_training(c) -> None:
+  """Step counts, the optimiser and checkpointing."""
   _check(c.num_steps >= 0, "num_steps", c.num_steps, "use 0 or more GRPO steps.")
   _check(c.warmup.steps >= 0, "warmup.steps", c.warmup.steps, "use 0 or more warm-up steps.")
+  _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
+  _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
+  _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
+
+
+def _check_model(c) -> None:
   _check(
     c.model.hf_checkpoint or c.model.preset in PRESETS,
     "model.preset",
@@ -70,9 +77,6 @@ def _check_steps_and_model(c) -> None:
     c.tokenizer.path,
     "tokenizer.kind='hf' needs the directory holding tokenizer.json.",
   )
-  _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
-  _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
-  _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
 
 
 def _check_data(c) -> None:
@@ -180,8 +184,12 @@ def _check_rl(c) -> None:
     rl.dual_clip_c,
     "use 0 (off) or a bound c > 1 (3.0 is usual).",
   )
-  for field in ("mini_batches", "micro_batches", "epochs"):
-    _check(rl[field] >= 1, f"rl.{field}", rl[field], "use >= 1 (1 = no split).")
+  for field, fix in (
+    ("mini_batches", "use >= 1."),
+    ("micro_batches", "use >= 1 (1 = no gradient accumulation)."),
+    ("epochs", "use >= 1."),
+  ):
+    _check(rl[field] >= 1, f"rl.{field}", rl[field], fix)
   _check(rl.probe_every >= 0, "rl.probe_every", rl.probe_every, "use 0 (off) or K >= 1 steps.")
   _check(rl.pad_bucket >= 0, "rl.pad_bucket", rl.pad_bucket, "use 0 (off) or a bucket >= 1.")
   for field in ("pos_weight", "neg_weight", "lambda_init"):
