@@ -1,8 +1,9 @@
 """Shared pieces of every experiment config.
 
 Paper symbols: G = rollout.group_size, ε_low / ε_high = rl.eps_low / rl.eps_high,
-N = rl.mini_batches × rl.epochs (off-policy updates per rollout batch), λ = weight of tokens with
-positive advantage (rl.lambda_schedule), δ / Δ = rl.entropy_target / rl.lambda_step.
+N = rl.mini_batches × rl.epochs (off-policy updates per rollout batch), λ = rl.pos_weight (the
+weight of tokens with positive advantage; its schedule rl.pos_weight_schedule), δ / Δ =
+rl.entropy_target / rl.pos_weight_step.
 """
 
 import ml_collections
@@ -74,7 +75,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.warmup.carry_bug = 0.0
 
   c.rollout = ml_collections.ConfigDict()
-  c.rollout.prompts_per_step = 32  # P
+  c.rollout.prompts_per_step = 32  # Q
   c.rollout.group_size = 8  # G
   c.rollout.max_new_tokens = 40
   c.rollout.temperature = 1.0
@@ -109,13 +110,13 @@ def base_config() -> ml_collections.ConfigDict:
   # then hold whole groups. Pays off when prompts are long next to responses (real LMs).
   c.rl.share_prompts = False
   # λ, the weight of positive-advantage tokens: constant | stage | epoch | entropy_guided | pi
-  c.rl.lambda_schedule = "constant"
+  c.rl.pos_weight_schedule = "constant"
   c.rl.pos_weight = 1.0  # λ of the constant schedule (1.0 = GRPO, 0.0 = "Adv ≤ 0 only")
   c.rl.neg_weight = 1.0  # weight of negative-advantage tokens (0.0 = "Adv ≥ 0 only")
-  c.rl.lambda_init = 0.0  # λ_0 of the entropy_guided schedule
-  c.rl.lambda_epochs = 2  # E of the epoch schedule: λ = (e-1)/(E-1) over E equal parts of the run
+  c.rl.pos_weight_init = 0.0  # λ_0 of the entropy_guided schedule
+  c.rl.pos_weight_epochs = 2  # E: λ = (e-1)/(E-1) over E equal parts of the run
   c.rl.entropy_target = 0.2  # δ (entropy_guided, adaptive entropy, PI controller)
-  c.rl.lambda_step = 0.05  # Δ
+  c.rl.pos_weight_step = 0.05  # Δ
   c.rl.pi_kp = 1.0  # EntroPIC-style controller gains
   c.rl.pi_ki = 0.1
   # Entropy control: none | entropy_bonus | adaptive_entropy | clip_cov | kl_cov | entropy_adv |

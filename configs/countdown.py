@@ -44,6 +44,6 @@ def get_config(arg=None):
   if args.get("smoke"):
     common.apply_smoke(config)
     config.rollout.max_new_tokens = 16
-    # Eval batches of 4 prompts × k = 4 match the rollout's P × G = 16 rows: one sampler compile.
+    # Eval batches of 4 prompts × k = 4 match the rollout's Q × G = 16 rows: one sampler compile.
     config.eval.batch_prompts = 4
   return config

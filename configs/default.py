@@ -9,7 +9,7 @@ Command:   python scripts/train.py --workdir workdirs/default
            (scripts/train.py uses this file when --config is not given)
 Switch to entropy-guided Positive-Advantage Reweighting (δ = 0.2, Δ = 0.05, λ_0 = 0):
            python scripts/train.py --workdir workdirs/pos_adv \
-             --config.rl.lambda_schedule=entropy_guided
+             --config.rl.pos_weight_schedule=entropy_guided
 Smoke:     python scripts/train.py --config configs/default.py:smoke --workdir /tmp/smoke
 Hardware:  2 CPU cores. Expected wall time and result: see README ("What the default run shows").
 """

@@ -17,7 +17,7 @@ Memory plan:
 Hardware (the arg): v5p-64, v4-64 (32 chips each) or h100x8 (8 GPUs); the model's 12 query and
 2 kv heads allow at most 2-way tensor parallelism, so the rest of each mesh is FSDP.
 Differences from 7B: only the preset, the checkpoint, the meshes and the gradient-accumulation
-micro-batches (the same P = 16 prompts × G = 8 samples, so that the two models see the same data
+micro-batches (the same Q = 16 prompts × G = 8 samples, so that the two models see the same data
 per step).
 
 Status: not run here (no accelerators); the memory plan puts the update and the sampler within

@@ -3,7 +3,7 @@
 What it reproduces: the paper's base experiment (GRPO, token-mean loss, ε_low = ε_high = 0.2, no KL,
 no entropy bonus, N = 1) on its main model; the other rows of the headline table are overrides of
 this config (see README, "Configs and overrides"), e.g. entropy-guided Positive-Advantage
-Reweighting with --config.rl.lambda_schedule=entropy_guided, Clip-Higher with
+Reweighting with --config.rl.pos_weight_schedule=entropy_guided, Clip-Higher with
 --config.rl.eps_high=0.28, GRPO N = 2 with --config.rl.mini_batches=2.
 
 Command (on every worker of a TPU VM, see scripts/tpu/README.md):
@@ -24,7 +24,7 @@ its TensorCores, two per chip). Per-device memory of every choice below: README,
 the paper's full-scale runs".
 
 Choices (the paper does not report them; each is a config field):
-  * rollout: P = 16 prompts × G = 8 samples = 128 responses per GRPO step, at temperature 1.0,
+  * rollout: Q = 16 prompts × G = 8 samples = 128 responses per GRPO step, at temperature 1.0,
     top-p 1.0, up to 3072 new tokens after prompts of up to 1024 tokens (1024 + 3072 = 4096, the
     model's max_position_embeddings; 3072 is the usual response budget of math RL setups on this
     model). With N = 1 the whole rollout batch is one gradient step; to fit in memory its
@@ -106,7 +106,7 @@ def math_config(
   c.data.max_prompt_len = 1024
 
   c.warmup.steps = 0
-  c.rollout.prompts_per_step = 16  # P
+  c.rollout.prompts_per_step = 16  # Q
   c.rollout.group_size = 8  # G
   c.rollout.max_new_tokens = 3072
   # Gradient accumulation: each of the N gradient steps sums the gradients of this many

@@ -7,7 +7,7 @@ on reasoning-gym basic_arithmetic with two one-digit terms and + - * (300 distin
 parentheses; results may be negative). A response earns 1 when the last number it writes equals
 the answer (data.answer_format = "last_number"): the model answers in prose ("5 - 3 is 2.") and
 rambles, so no answer tag is required. Generation stops at <|im_end|> or after 24 tokens. No
-warm-up: RL starts from the pretrained model. P = 8 prompts × G = 8 samples per step, one
+warm-up: RL starts from the pretrained model. Q = 8 prompts × G = 8 samples per step, one
 on-policy step (N = 1), 40 steps, AdamW at lr 1e-5.
 
 Choices, by measured pilots (this CPU, float32, T = 1, 32 questions × 8 samples, 24 new tokens):

@@ -8,6 +8,10 @@ Orbax writes a step into a temporary directory and renames it when complete, so 
 save leaves no step behind (the temporary directory is ignored). A finalised step can still be
 unreadable (a truncated or deleted file); `restore_latest` then falls back to the newest readable
 step and moves the damaged one to `workdir/checkpoints_damaged/` for inspection.
+
+A checkpoint whose state tree is laid out otherwise than the state being restored is not damaged:
+when the difference is keys renamed since it was written (`renamed_keys`, old -> current) it is
+read into the current layout; otherwise CheckpointMismatchError names the paths that differ.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import shutil
 import signal
 import threading
+from collections.abc import Mapping
 
 import jax
 import orbax.checkpoint as ocp
@@ -24,17 +29,33 @@ from absl import logging
 
 
 class CheckpointMismatchError(ValueError):
-  """The checkpoint holds arrays of other shapes than the config builds (another model)."""
+  """The checkpoint holds other arrays than the config builds: other shapes (another model) or a
+  tree laid out otherwise (another version of the state)."""
+
+
+def _names(path) -> tuple[str, ...]:
+  """A key path as plain names: a stored tree keeps attributes and indices as dict keys."""
+  return tuple(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in path)
 
 
 class Checkpointer:
   """Periodic and final checkpoints in `workdir/checkpoints`.
 
   read_only: restore only (evaluation): nothing in the directory is created, moved or deleted.
+  renamed_keys: keys of the state renamed since older checkpoints were written, old -> current.
   """
 
-  def __init__(self, workdir: str, *, every: int, max_to_keep: int = 3, read_only: bool = False):
+  def __init__(
+    self,
+    workdir: str,
+    *,
+    every: int,
+    max_to_keep: int = 3,
+    read_only: bool = False,
+    renamed_keys: Mapping[str, str] | None = None,
+  ):
     self.every = every
+    self.renamed_keys = dict(renamed_keys or {})
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
     self.damaged_directory = os.path.abspath(os.path.join(workdir, "checkpoints_damaged"))
     self.read_only = read_only
@@ -89,23 +110,48 @@ class Checkpointer:
     """Returns (state, meta) of `step` (default: latest), shaped/sharded like `abstract_state`.
 
     Raises CheckpointMismatchError when the stored arrays have other shapes than
-    `abstract_state`'s (a config for another model), before reading any array.
+    `abstract_state`'s (a config for another model) or another tree layout than it, renamed keys
+    aside, before reading any array.
     """
     step = self._manager.latest_step() if step is None else step
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, abstract_state)
-    self._check_shapes(step, abstract)
-    restored = self._manager.restore(
-      step,
-      args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
-      ),
-    )
-    logging.info("Restored checkpoint of step %d.", step)
-    return restored.state, restored.meta
-
-  def _check_shapes(self, step: int, abstract) -> None:
     stored = self._manager.item_metadata(step)["state"]
     stored = getattr(stored, "tree", stored)
+    self._check_shapes(step, stored, abstract)
+    target, to_current = self._stored_layout(step, stored, abstract)
+    restored = self._manager.restore(
+      step,
+      args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()),
+    )
+    logging.info("Restored checkpoint of step %d.", step)
+    return to_current(restored.state), restored.meta
+
+  def _stored_layout(self, step: int, stored, abstract):
+    """(the restore target in the checkpoint's own layout, a function taking what is restored
+    into `abstract`'s layout): `abstract` itself when the layouts agree."""
+    stored_paths = [_names(p) for p, _ in jax.tree_util.tree_flatten_with_path(stored)[0]]
+    current = {_names(p): x for p, x in jax.tree_util.tree_flatten_with_path(abstract)[0]}
+    if set(stored_paths) == set(current):
+      return abstract, lambda state: state
+    renamed = {p: tuple(self.renamed_keys.get(k, k) for k in p) for p in stored_paths}
+    if set(renamed.values()) != set(current):
+      show = lambda paths: ", ".join("/".join(p) for p in sorted(paths)[:4]) or "none"
+      raise CheckpointMismatchError(
+        f"The checkpoint of step {step} in {self.directory} is laid out otherwise than this "
+        f"version's train state: it lacks {show(set(current) - set(renamed.values()))} and has "
+        f"{show(set(renamed.values()) - set(current))} besides. It was written by another "
+        "version of jax_rlvr; read it with that version."
+      )
+    logging.info("Checkpoint of step %d has renamed keys; reading it in today's names.", step)
+    target = jax.tree_util.tree_map_with_path(lambda p, _: current[renamed[_names(p)]], stored)
+
+    def to_current(state):
+      by_path = {renamed[_names(p)]: x for p, x in jax.tree_util.tree_flatten_with_path(state)[0]}
+      return jax.tree_util.tree_map_with_path(lambda p, _: by_path[_names(p)], abstract)
+
+    return target, to_current
+
+  def _check_shapes(self, step: int, stored, abstract) -> None:
     have = sorted(tuple(x.shape) for x in jax.tree.leaves(stored))
     want = sorted(tuple(x.shape) for x in jax.tree.leaves(abstract))
     if have != want:

@@ -1,7 +1,8 @@
 """Dotted-name overrides of a config: {"rl.eps_high": 0.28} sets config.rl.eps_high.
 
 The one walk behind the sweeps of configs/paper/, `scripts/reproduce.py --set`, the fault drill's
-config and the tests' small configs.
+config and the tests' small configs; and the table of renamed fields, by which a run's config.json
+written under an old name reads in today's names.
 """
 
 from __future__ import annotations
@@ -9,6 +10,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import ml_collections
+
+
+# Renamed fields, old dotted name -> current. λ has one name, pos_weight (the weight of tokens with
+# positive advantage), in configs, code and logs; runs written before kept `lambda_*` for its
+# schedule's fields.
+RENAMED_FIELDS = {
+  "rl.lambda_schedule": "rl.pos_weight_schedule",
+  "rl.lambda_init": "rl.pos_weight_init",
+  "rl.lambda_epochs": "rl.pos_weight_epochs",
+  "rl.lambda_step": "rl.pos_weight_step",
+}
+
+
+def with_current_names(tree: dict) -> dict:
+  """A copy of a config as nested dicts (a run's config.json) with every field of RENAMED_FIELDS
+  under its current name. ValueError when a config holds a field under both names."""
+  out = {k: with_current_names(v) if isinstance(v, dict) else v for k, v in tree.items()}
+  for old, new in RENAMED_FIELDS.items():
+    *path, old_leaf = old.split(".")
+    new_leaf = new.split(".")[-1]
+    node = out
+    for part in path:
+      node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or old_leaf not in node:
+      continue
+    if new_leaf in node:
+      raise ValueError(f"The config holds both {old!r} and its current name {new!r}.")
+    node[new_leaf] = node.pop(old_leaf)
+  return out
 
 
 def set_fields(config: ml_collections.ConfigDict, fields: Mapping[str, object]):
@@ -19,6 +49,8 @@ def set_fields(config: ml_collections.ConfigDict, fields: Mapping[str, object]):
   given a list (a sweep written as JSON or a literal list).
   """
   for field, value in fields.items():
+    if field in RENAMED_FIELDS:
+      raise KeyError(f"Override {field!r}: the field is now {RENAMED_FIELDS[field]!r}.")
     *path, leaf = field.split(".")
     node = config
     for part in path:

@@ -22,6 +22,8 @@ import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
+from jax_rlvr import config_fields
+
 # Flags defined by DEFINE_config_file belong to its caller (a script's --help lists them).
 flags.disclaim_key_flags()
 
@@ -127,7 +129,8 @@ def DEFINE_config_file(
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples."""
+  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples and
+  renamed fields under their current names (config_fields.RENAMED_FIELDS)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(
@@ -135,7 +138,8 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
       "read it with a config file)."
     )
   with open(path) as f:
-    return ml_collections.ConfigDict(_lists_to_tuples(json.load(f)))
+    tree = config_fields.with_current_names(json.load(f))
+  return ml_collections.ConfigDict(_lists_to_tuples(tree))
 
 
 def _lists_to_tuples(value):

@@ -168,7 +168,7 @@ def _check_rl(c) -> None:
   rl = c.rl
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
-  _one_of(c, "rl.lambda_schedule", tuple(controllers.LAMBDA_SCHEDULES))
+  _one_of(c, "rl.pos_weight_schedule", tuple(controllers.POS_WEIGHT_SCHEDULES))
   _one_of(c, "rl.method", METHODS)
   _one_of(c, "rl.kl_estimator", tuple(kl.KL_ESTIMATORS))
   for field in ("eps_low", "eps_high"):
@@ -192,19 +192,19 @@ def _check_rl(c) -> None:
     _check(rl[field] >= 1, f"rl.{field}", rl[field], fix)
   _check(rl.probe_every >= 0, "rl.probe_every", rl.probe_every, "use 0 (off) or K >= 1 steps.")
   _check(rl.pad_bucket >= 0, "rl.pad_bucket", rl.pad_bucket, "use 0 (off) or a bucket >= 1.")
-  for field in ("pos_weight", "neg_weight", "lambda_init"):
+  for field in ("pos_weight", "neg_weight", "pos_weight_init"):
     _check(0 <= rl[field] <= 1, f"rl.{field}", rl[field], "weights lie in [0, 1].")
-  if rl.lambda_schedule == "epoch":
+  if rl.pos_weight_schedule == "epoch":
     _check(
-      rl.lambda_epochs >= 2 and c.num_steps % rl.lambda_epochs == 0,
-      "rl.lambda_epochs",
-      rl.lambda_epochs,
+      rl.pos_weight_epochs >= 2 and c.num_steps % rl.pos_weight_epochs == 0,
+      "rl.pos_weight_epochs",
+      rl.pos_weight_epochs,
       f"the epoch-wise schedule needs E >= 2 epochs dividing num_steps={c.num_steps}.",
     )
-  if rl.lambda_schedule == "stage":
+  if rl.pos_weight_schedule == "stage":
     _check(c.num_steps >= 2, "num_steps", c.num_steps, "the stage schedule needs >= 2 steps.")
   _check(rl.entropy_target >= 0, "rl.entropy_target", rl.entropy_target, "use δ >= 0.")
-  _check(0 < rl.lambda_step <= 1, "rl.lambda_step", rl.lambda_step, "use Δ in (0, 1].")
+  _check(0 < rl.pos_weight_step <= 1, "rl.pos_weight_step", rl.pos_weight_step, "use Δ in (0, 1].")
   _check(0 < rl.cov_fraction < 1, "rl.cov_fraction", rl.cov_fraction, "use a fraction in (0, 1).")
   lo, hi = rl.cov_bounds
   _check(lo < hi, "rl.cov_bounds", tuple(rl.cov_bounds), "need lower < upper.")

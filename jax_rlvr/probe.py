@@ -40,12 +40,13 @@ from jax_rlvr.models import scoring
 
 SIGNS = ("all", "pos", "neg")
 
-# Counterfactual settings, each run with every sign: name -> RLHyperParams overrides. "lam" is λ,
-# the weight of positive-advantage tokens (in the "all" and "pos" signs). The clip variants use
-# N = 4: with N = 1 the ratio is 1 and clipping never acts (the paper's three factors).
+# Counterfactual settings, each run with every sign: name -> RLHyperParams overrides.
+# "pos_weight" is λ, the weight of positive-advantage tokens (in the "all" and "pos" signs). The
+# clip variants use N = 4: with N = 1 the ratio is 1 and clipping never acts (the paper's three
+# factors).
 COUNTERFACTUALS = {
   "run": {},
-  "lambda=0.5": {"lam": 0.5},
+  "pos_weight=0.5": {"pos_weight": 0.5},
   "N=1": {"mini_batches": 1, "epochs": 1},
   "N=2": {"mini_batches": 2, "epochs": 1},
   "N=4": {"mini_batches": 4, "epochs": 1},
@@ -119,14 +120,14 @@ def _batch(rollout):
 
 def variant_hp(hp: rl_step.RLHyperParams, sign: str, batch_size: int, **overrides):
   """The run's settings `hp` with a constant λ schedule training on the tokens of `sign`
-  ("all", "pos": Â > 0 only, "neg": Â < 0 only) and `overrides` of RLHyperParams fields ("lam"
-  = λ, default 1). The batch must split as a config's would (rl_step.batch_split_problem): the
-  micro-batch count U is lowered to the largest that does (the record's `micro_batches` says
-  which); a setting no U can split raises ValueError."""
-  lam = overrides.pop("lam", 1.0)
-  pos_weight, neg_weight = {"all": (lam, 1.0), "pos": (lam, 0.0), "neg": (0.0, 1.0)}[sign]
+  ("all", "pos": Â > 0 only, "neg": Â < 0 only) and `overrides` of RLHyperParams fields
+  ("pos_weight" = λ, default 1). The batch must split as a config's would
+  (rl_step.batch_split_problem): the micro-batch count U is lowered to the largest that does (the
+  record's `micro_batches` says which); a setting no U can split raises ValueError."""
+  weight = overrides.pop("pos_weight", 1.0)
+  pos_weight, neg_weight = {"all": (weight, 1.0), "pos": (weight, 0.0), "neg": (0.0, 1.0)}[sign]
   hp = hp.replace(
-    lambda_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
+    pos_weight_schedule="constant", pos_weight=pos_weight, neg_weight=neg_weight, **overrides
   )
   for micro in range(hp.micro_batches, 0, -1):
     split = (batch_size, hp.mini_batches, micro, hp.group_size, hp.share_prompts)

@@ -79,13 +79,13 @@ class RLHyperParams:
   old_logp: str
   share_prompts: bool
   # λ and its schedules, the controllers' δ, Δ and gains.
-  lambda_schedule: str
+  pos_weight_schedule: str
   pos_weight: float
   neg_weight: float
-  lambda_init: float
-  lambda_epochs: int
+  pos_weight_init: float
+  pos_weight_epochs: int
   entropy_target: float
-  lambda_step: float
+  pos_weight_step: float
   pi_kp: float
   pi_ki: float
   # Entropy-control methods.
@@ -150,7 +150,7 @@ def batch_split_problem(
 
 def current_weights(c: controllers_lib.Controllers, hp: RLHyperParams):
   """(pos_weight λ, neg_weight, entropy-bonus α) to use at this step."""
-  pos, neg = controllers_lib.LAMBDA_SCHEDULES[hp.lambda_schedule](c, hp)
+  pos, neg = controllers_lib.POS_WEIGHT_SCHEDULES[hp.pos_weight_schedule](c, hp)
   coef_fn = controllers_lib.ENTROPY_COEFS.get(hp.method)
   coef = jnp.zeros((), jnp.float32) if coef_fn is None else coef_fn(c, hp)
   return pos, neg, coef

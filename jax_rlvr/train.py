@@ -150,6 +150,7 @@ class Trainer:
       every=config.checkpoint.every,
       max_to_keep=config.checkpoint.max_to_keep,
       read_only=read_only,
+      renamed_keys=train_state_lib.RENAMED_KEYS,
     )
 
   # -- state -------------------------------------------------------------------------------------
@@ -360,7 +361,7 @@ class Trainer:
           bar.set_postfix(
             reward=f"{metrics['reward_mean']:.2f}",
             entropy=f"{metrics['entropy']:.3f}",
-            lam=f"{metrics['pos_weight']:.2f}",
+            pos_weight=f"{metrics['pos_weight']:.2f}",
           )
           silent_steps = 0 if metrics["mixed_groups"] > 0 else silent_steps + 1
           if silent_steps == NO_SIGNAL_STEPS:

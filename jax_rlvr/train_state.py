@@ -20,6 +20,11 @@ from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr.rl import controllers as controllers_lib
 
 
+# Keys of the state renamed since checkpoints were first written, old -> current (restored from
+# older checkpoints by checkpointing.Checkpointer): the entropy-guided λ was `lam`.
+RENAMED_KEYS = {"lam": "pos_weight"}
+
+
 @struct.dataclass
 class TrainState:
   """Everything a resumed run needs on the device side (the data position is in `meta`)."""
@@ -90,7 +95,9 @@ def restore_state(
   target = init_state(
     config, params, warmup_optimizer(config), rl_step_lib.RLHyperParams.from_config(config), mesh
   )
-  checkpointer = checkpointing.Checkpointer(workdir, every=0, read_only=True)
+  checkpointer = checkpointing.Checkpointer(
+    workdir, every=0, read_only=True, renamed_keys=RENAMED_KEYS
+  )
   try:
     restored = checkpointer.restore_latest(target)
   finally:

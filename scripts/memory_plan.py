@@ -93,8 +93,8 @@ def main(argv):
   print(
     f"\n{config.model.preset}: {memory_plan.num_params(cfg) / 1e9:.2f}B parameters "
     f"({cfg.param_dtype}, compute {cfg.dtype}), mesh {dict(mesh.shape)}, "
-    f"P={config.rollout.prompts_per_step} G={config.rollout.group_size} "
-    f"L={config.data.max_prompt_len} N={config.rollout.max_new_tokens} "
+    f"Q={config.rollout.prompts_per_step} G={config.rollout.group_size} "
+    f"P={config.data.max_prompt_len} Y={config.rollout.max_new_tokens} "
     f"mini_batches={config.rl.mini_batches}; GiB per device:\n"
   )
   print(memory_plan.markdown_table(rows, hbm_gib))

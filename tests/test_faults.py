@@ -5,13 +5,15 @@ import logging
 import os
 import shutil
 import subprocess
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_rlvr import checkpointing, config_files, fault_drill, train
+from jax_rlvr import checkpointing, config_files, fault_drill, rl_step, train, train_state
+from jax_rlvr.rl import controllers
 
 # The checkout's default config file, whose smoke config the training drills run.
 DEFAULT = os.path.join(
@@ -68,6 +70,57 @@ def test_checkpoint_of_another_model_is_refused_not_moved(tmp_path):
     ckpt.restore_latest(other)
   ckpt.close()
   assert not os.path.exists(tmp_path / "checkpoints_damaged")
+
+
+class _OldEntropyGuidedState(NamedTuple):
+  lam: jax.Array
+
+
+class _OldControllers(NamedTuple):
+  """controllers.Controllers as older checkpoints hold it: the entropy-guided λ under `lam`."""
+
+  rl_step: jax.Array
+  lam: _OldEntropyGuidedState
+  entropy_coef: controllers.AdaptiveEntropyState
+  pic: controllers.EntroPICState
+
+
+def _old_layout(c):
+  lam = _OldEntropyGuidedState(c.pos_weight.pos_weight)
+  return _OldControllers(c.rl_step, lam, c.entropy_coef, c.pic)
+
+
+def test_checkpoint_with_renamed_keys_restores_into_the_current_layout(tmp_path):
+  """A train state written when λ's controller was `lam` resumes with its values; without the
+  rename table the layout is refused, not moved aside as damaged."""
+  hp = rl_step.RLHyperParams.from_config(config_files.get_config(DEFAULT + ":smoke"))
+  written = controllers.init_controllers(hp)._replace(rl_step=jnp.int32(7))
+  written = controllers.update_controllers(written, 0.9, hp)  # λ moves off its initial value
+  ckpt = checkpointing.Checkpointer(str(tmp_path), every=1)
+  ckpt.save(1, {"controllers": _old_layout(written), "w": jnp.arange(3.0)}, {"step": 1})
+  ckpt.close()
+  target = {"controllers": controllers.init_controllers(hp), "w": jnp.zeros(3)}
+
+  plain = checkpointing.Checkpointer(str(tmp_path), every=1)
+  with pytest.raises(
+    checkpointing.CheckpointMismatchError,
+    match="lacks controllers/pos_weight/pos_weight and has controllers/lam/lam",
+  ):
+    plain.restore_latest(target)
+  plain.close()
+  assert not os.path.exists(tmp_path / "checkpoints_damaged")
+
+  renamed = checkpointing.Checkpointer(
+    str(tmp_path), every=1, renamed_keys=train_state.RENAMED_KEYS
+  )
+  step, state, _ = renamed.restore_latest(target)
+  renamed.close()
+  assert step == 1 and isinstance(state["controllers"], controllers.Controllers)
+  assert float(state["controllers"].pos_weight.pos_weight) == pytest.approx(hp.pos_weight_step)
+  for got, want in zip(
+    jax.tree.leaves(state), jax.tree.leaves({"c": written, "w": jnp.arange(3.0)}), strict=True
+  ):
+    np.testing.assert_array_equal(got, want)
 
 
 def _can_mount(path) -> bool:

@@ -71,7 +71,7 @@ def test_every_paper_config_loads_and_validates(scale):
   assert figures.run_config("adv_nonneg_only", scale, smoke=False).rl.neg_weight == 0.0
   assert figures.run_config("ent_bonus_-0.001", scale, smoke=False).rl.entropy_coef == -0.001
   guided = figures.run_config("pos_adv_entropy_guided", scale, smoke=False).rl
-  assert (guided.lambda_schedule, guided.entropy_target, guided.lambda_init) == (
+  assert (guided.pos_weight_schedule, guided.entropy_target, guided.pos_weight_init) == (
     "entropy_guided",
     0.2,
     0.0,

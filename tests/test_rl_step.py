@@ -172,12 +172,12 @@ def test_zero_weights_on_both_signs_give_no_gradient():
   assert metrics["pos_weight"] == 0 and metrics["grad_norm"] == 0
 
 
-def test_entropy_guided_lambda_starts_at_zero_and_moves_by_delta():
-  _, _, controllers, metrics = _run(lambda_schedule="entropy_guided", entropy_target=100.0)
+def test_entropy_guided_pos_weight_starts_at_zero_and_moves_by_delta():
+  _, _, controllers, metrics = _run(pos_weight_schedule="entropy_guided", entropy_target=100.0)
   assert metrics["pos_weight"] == 0.0  # λ_0
-  assert float(controllers.lam.lam) == 0.0  # entropy < δ: λ - Δ, clipped at 0
-  _, _, controllers, _ = _run(lambda_schedule="entropy_guided", entropy_target=0.0)
-  assert float(controllers.lam.lam) == pytest.approx(0.05)  # entropy >= δ: λ + Δ
+  assert float(controllers.pos_weight.pos_weight) == 0.0  # entropy < δ: λ - Δ, clipped at 0
+  _, _, controllers, _ = _run(pos_weight_schedule="entropy_guided", entropy_target=0.0)
+  assert float(controllers.pos_weight.pos_weight) == pytest.approx(0.05)  # entropy >= δ: λ + Δ
   assert int(controllers.rl_step) == 1
 
 
@@ -215,7 +215,7 @@ def test_sampler_old_logp_gives_the_recomputed_update(method):
   """old_logp = 'sampler' reuses the sampler's log-probs and entropies instead of a forward pass:
   at temperature 1 the N = 4 steps, metrics and controllers match the recomputed ones."""
   common = dict(mini_batches=2, epochs=2, eps_low=0.05, eps_high=0.05, method=method)
-  common.update(lambda_schedule="entropy_guided", entropy_target=0.0)
+  common.update(pos_weight_schedule="entropy_guided", entropy_target=0.0)
   if method == "kl_cov":
     common.update(cov_fraction=0.05)
   ref = _run(old_logp="recompute", **common)

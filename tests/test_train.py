@@ -188,8 +188,8 @@ def test_rl_controllers_start_from_the_runs_config_after_a_shared_warmup(tmp_pat
   workdir = str(tmp_path / "run")
   config = smoke_config(num_steps=1)
   train.Trainer(config, workdir).run(stop_after=config.warmup.steps)
-  guided = smoke_config(**{"num_steps": 1, "rl.lambda_schedule": "entropy_guided"})
-  guided.rl.lambda_init = 0.7
+  guided = smoke_config(**{"num_steps": 1, "rl.pos_weight_schedule": "entropy_guided"})
+  guided.rl.pos_weight_init = 0.7
   train.Trainer(guided, workdir).run()
   records = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
   rl = [r for r in records if r["phase"] == "rl"]
@@ -344,7 +344,7 @@ def test_eval_refuses_a_config_for_another_model(smoke_run, tmp_path):
     ("rl.eps_high", 1.5, "must lie in (0, 1)"),
     ("rl.eps_low", 0.0, "must lie in (0, 1)"),
     ("rl.method", "clip_cov_typo", "choose one of"),
-    ("rl.lambda_schedule", "cosine", "choose one of"),
+    ("rl.pos_weight_schedule", "cosine", "choose one of"),
     ("rl.advantage", "ppo", "choose one of"),
     ("rl.mini_batches", 3, "split evenly"),
     ("eval.pass_ks", (1, 64), "eval.k"),

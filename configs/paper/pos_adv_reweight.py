@@ -19,14 +19,14 @@ INITIAL_ENTROPY_RUNS = {
   "real_offpolicy": {"pos_adv_entropy_guided": base.REAL_OFFPOLICY_DELTA},
 }
 SWEEP = {
-  "pos_adv_stage": {"rl.lambda_schedule": "stage"},
+  "pos_adv_stage": {"rl.pos_weight_schedule": "stage"},
   # E = 4 equal parts of the run: λ = 0, 1/3, 2/3, 1.
-  "pos_adv_epoch": {"rl.lambda_schedule": "epoch", "rl.lambda_epochs": 4},
+  "pos_adv_epoch": {"rl.pos_weight_schedule": "epoch", "rl.pos_weight_epochs": 4},
   "pos_adv_entropy_guided": {
-    "rl.lambda_schedule": "entropy_guided",
+    "rl.pos_weight_schedule": "entropy_guided",
     "rl.entropy_target": 0.2,  # δ
-    "rl.lambda_step": 0.05,  # Δ
-    "rl.lambda_init": 0.0,  # λ_0
+    "rl.pos_weight_step": 0.05,  # Δ
+    "rl.pos_weight_init": 0.0,  # λ_0
   },
 }
 

@@ -1,6 +1,6 @@
 """Candidate settings for the real model's regime screen: where do negative samples raise entropy?
 
-Each candidate is SmolLM2-135M-Instruct (configs/smollm2.py: P = 8 prompts × G = 8, lr 1e-5) on a
+Each candidate is SmolLM2-135M-Instruct (configs/smollm2.py: Q = 8 prompts × G = 8, lr 1e-5) on a
 task, prompt format and rollout temperature; `scripts/screen.py` measures each at the starting
 policy, without training (jax_rlvr/jobs/screen.py): reward, mixed groups, tokens and confident
 tokens by advantage sign, and the entropy probe's ΔH of Â > 0-only and Â < 0-only updates at N = 1

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jax_rlvr import metric_writer  # noqa: E402
+from jax_rlvr import config_files, metric_writer  # noqa: E402
 from jax_rlvr.jobs import sweep  # noqa: E402
 from jax_rlvr.metrics import correlations  # noqa: E402
 from jax_rlvr.plotting import ema  # noqa: E402
@@ -50,12 +50,9 @@ class Results:
 
   def entropy_target(self, name: str) -> float | None:
     """δ of a run whose controller steers entropy (entropy-guided λ, adaptive bonus), else None."""
-    with open(os.path.join(self.workdir(name), "config.json")) as f:
-      rl = json.load(f)["rl"]
-    steered = (
-      rl["lambda_schedule"] in ("entropy_guided", "pi") or rl["method"] == "adaptive_entropy"
-    )
-    return rl["entropy_target"] if steered else None
+    rl = config_files.load_run_config(self.workdir(name)).rl
+    steered = rl.pos_weight_schedule in ("entropy_guided", "pi") or rl.method == "adaptive_entropy"
+    return rl.entropy_target if steered else None
 
   def run_summary(self, name: str) -> dict:
     """Final EMA-0.6 entropy and training accuracy, avg@k / pass@k of the final eval, the mean

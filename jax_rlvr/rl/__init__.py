@@ -19,7 +19,7 @@ from jax_rlvr.rl.advantages import (
   grpo_advantages,
   rloo_advantages,
 )
-from jax_rlvr.rl.controllers import ENTROPY_COEFS, LAMBDA_SCHEDULES
+from jax_rlvr.rl.controllers import ENTROPY_COEFS, POS_WEIGHT_SCHEDULES
 from jax_rlvr.rl.entropy_terms import ADVANTAGE_SHAPERS
 from jax_rlvr.rl.losses import AGG_MODES, POLICY_LOSS_METRICS, aggregate_loss, policy_loss
 from jax_rlvr.rl.token_masks import TOKEN_METHODS
@@ -29,7 +29,7 @@ METHODS = ("none", *ADVANTAGE_SHAPERS, *ENTROPY_COEFS, *TOKEN_METHODS)
 __all__ = [
   "ADVANTAGE_FNS",
   "AGG_MODES",
-  "LAMBDA_SCHEDULES",
+  "POS_WEIGHT_SCHEDULES",
   "METHODS",
   "POLICY_LOSS_METRICS",
   "aggregate_loss",

@@ -11,7 +11,8 @@ Every function is pure and jittable.
 
 Registries (``hp`` is the run's ``rl_step.RLHyperParams``, attributes named as config.rl's fields;
 ``c`` is ``Controllers``):
-- ``LAMBDA_SCHEDULES`` by ``config.rl.lambda_schedule``: fn(c, hp) -> (pos_weight, neg_weight).
+- ``POS_WEIGHT_SCHEDULES`` by ``config.rl.pos_weight_schedule``: fn(c, hp) -> (pos_weight,
+  neg_weight).
 - ``ENTROPY_COEFS`` by ``config.rl.method``: fn(c, hp) -> α of the entropy bonus.
 - ``CONTROLLERS`` by their field of ``Controllers``: how each state is born and advanced.
 """
@@ -68,7 +69,7 @@ def _check_total_steps(total_steps):
 
 
 @functools.partial(jax.jit, static_argnames=("total_steps",))
-def stage_lambda(step, total_steps):
+def stage_pos_weight(step, total_steps):
   """Stage-based λ (Jin et al.): 0 for the first half of training, then linear up to 1.
 
   With progress p = step / (total_steps - 1) ∈ [0, 1] (the first step 0, the last 1):
@@ -88,7 +89,7 @@ def stage_lambda(step, total_steps):
 
 
 @functools.partial(jax.jit, static_argnames=("total_steps", "num_epochs"))
-def epoch_lambda(step, total_steps, *, num_epochs):
+def epoch_pos_weight(step, total_steps, *, num_epochs):
   """Epoch-wise λ (Jin et al.): λ = (e - 1) / (E - 1) during epoch e = 1..E.
 
   The epoch of a 0-based step is e = step // (total_steps // E) + 1, capped at E.
@@ -111,12 +112,12 @@ def epoch_lambda(step, total_steps, *, num_epochs):
 class EntropyGuidedState(NamedTuple):
   """State of entropy-guided Positive-Advantage Reweighting: the current λ ∈ [0, 1]."""
 
-  lam: jax.Array
+  pos_weight: jax.Array
 
 
-def init_entropy_guided(lam=0.0):
+def init_entropy_guided(pos_weight=0.0):
   """Initial state; λ_0 = 0 by default (the paper's)."""
-  return EntropyGuidedState(lam=jnp.asarray(lam, jnp.float32))
+  return EntropyGuidedState(pos_weight=jnp.asarray(pos_weight, jnp.float32))
 
 
 @jax.jit
@@ -137,13 +138,13 @@ def update_entropy_guided(state, entropy, *, target=0.2, delta=0.05):
     The new EntropyGuidedState.
   """
   below = jnp.asarray(entropy, jnp.float32) < target
-  lam = jnp.where(below, state.lam - delta, state.lam + delta)
-  return EntropyGuidedState(lam=jnp.clip(lam, 0.0, 1.0).astype(jnp.float32))
+  pos_weight = jnp.where(below, state.pos_weight - delta, state.pos_weight + delta)
+  return EntropyGuidedState(pos_weight=jnp.clip(pos_weight, 0.0, 1.0).astype(jnp.float32))
 
 
 def entropy_guided_weights(state):
   """(pos_weight, neg_weight) = (λ, 1) for ``policy_loss``."""
-  return state.lam, jnp.ones((), jnp.float32)
+  return state.pos_weight, jnp.ones((), jnp.float32)
 
 
 class EntroPICState(NamedTuple):
@@ -204,9 +205,11 @@ class Controller(NamedTuple):
 # Every controller, by its field of ``Controllers``. All advance every step whether or not the run
 # reads them, which keeps the update free of branches and the checkpoint layout fixed.
 CONTROLLERS = {
-  "lam": Controller(
-    lambda hp: init_entropy_guided(hp.lambda_init),
-    lambda s, h, hp: update_entropy_guided(s, h, target=hp.entropy_target, delta=hp.lambda_step),
+  "pos_weight": Controller(
+    lambda hp: init_entropy_guided(hp.pos_weight_init),
+    lambda s, h, hp: update_entropy_guided(
+      s, h, target=hp.entropy_target, delta=hp.pos_weight_step
+    ),
   ),
   "entropy_coef": Controller(
     lambda hp: init_adaptive_entropy(hp.entropy_coef),
@@ -225,7 +228,7 @@ class Controllers(NamedTuple):
   """Per-step controller states; all are always present so the checkpoint layout is fixed."""
 
   rl_step: jax.Array  # int32: GRPO iterations done (drives the stage / epoch schedules)
-  lam: EntropyGuidedState  # entropy-guided λ
+  pos_weight: EntropyGuidedState  # entropy-guided λ
   entropy_coef: AdaptiveEntropyState  # adaptive entropy regularisation α
   pic: EntroPICState  # EntroPIC-style PI controller
 
@@ -245,21 +248,21 @@ def update_controllers(c: Controllers, entropy, hp) -> Controllers:
 
 
 # λ schedules by name: fn(c, hp) -> (pos_weight λ, neg_weight) for this step.
-LAMBDA_SCHEDULES = {
+POS_WEIGHT_SCHEDULES = {
   "constant": lambda c, hp: (
     jnp.asarray(hp.pos_weight, jnp.float32),
     jnp.asarray(hp.neg_weight, jnp.float32),
   ),
   "stage": lambda c, hp: (
-    stage_lambda(c.rl_step, hp.total_rl_steps),
+    stage_pos_weight(c.rl_step, hp.total_rl_steps),
     jnp.asarray(hp.neg_weight, jnp.float32),
   ),
   "epoch": lambda c, hp: (
-    epoch_lambda(c.rl_step, hp.total_rl_steps, num_epochs=hp.lambda_epochs),
+    epoch_pos_weight(c.rl_step, hp.total_rl_steps, num_epochs=hp.pos_weight_epochs),
     jnp.asarray(hp.neg_weight, jnp.float32),
   ),
   "entropy_guided": lambda c, hp: (
-    entropy_guided_weights(c.lam)[0],
+    entropy_guided_weights(c.pos_weight)[0],
     jnp.asarray(hp.neg_weight, jnp.float32),
   ),
   "pi": lambda c, hp: entropic_weights(c.pic),

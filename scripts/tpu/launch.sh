@@ -5,7 +5,7 @@
 #
 #   bash scripts/tpu/launch.sh TPU_NAME ZONE PROJECT CONFIG WORKDIR [train.py flags ...]
 #   e.g. bash scripts/tpu/launch.sh my-v5p us-east5-a my-proj configs/qwen25_math_7b.py:v5p-64 \
-#          /mnt/runs/grpo_7b --config.rl.lambda_schedule=entropy_guided
+#          /mnt/runs/grpo_7b --config.rl.pos_weight_schedule=entropy_guided
 #
 # WORKDIR must be one directory all workers share (NFS / Filestore, or a bucket mounted at the
 # same path with gcsfuse): checkpoints, metrics.jsonl and eval.jsonl are written there. Set

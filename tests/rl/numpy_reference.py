@@ -325,14 +325,14 @@ def entropy_advantage(adv, ent, alpha, kappa):
 # Schedules and controllers (Python scalars, one step at a time).
 
 
-def stage_lambda(step, total_steps):
+def stage_pos_weight(step, total_steps):
   half = (total_steps - 1) / 2
   if step <= half:
     return 0.0
   return min((step - half) / half, 1.0)
 
 
-def epoch_lambda(step, total_steps, num_epochs):
+def epoch_pos_weight(step, total_steps, num_epochs):
   epoch = min(step // (total_steps // num_epochs) + 1, num_epochs)
   return (epoch - 1) / (num_epochs - 1)
 
@@ -346,13 +346,13 @@ def adaptive_entropy_coefs(entropies, coef0, target, step):
   return coefs
 
 
-def entropy_guided_lambdas(entropies, lam0, target, delta):
-  lams, lam = [], lam0
+def entropy_guided_pos_weights(entropies, weight0, target, delta):
+  weights, weight = [], weight0
   for h in entropies:
-    lam = lam - delta if h < target else lam + delta
-    lam = min(max(lam, 0.0), 1.0)
-    lams.append(lam)
-  return lams
+    weight = weight - delta if h < target else weight + delta
+    weight = min(max(weight, 0.0), 1.0)
+    weights.append(weight)
+  return weights
 
 
 def entropic_alphas(entropies, target, kp, ki, alpha_max):

@@ -29,25 +29,27 @@ def test_adaptive_entropy_coefficient_matches_reference():
 
 def test_stage_and_epoch_schedules_match_reference():
   steps = np.arange(21)
-  stage = [float(ctl.stage_lambda(s, 21)) for s in steps]
-  np.testing.assert_allclose(stage, [ref.stage_lambda(s, 21) for s in steps], atol=1e-6)
+  stage = [float(ctl.stage_pos_weight(s, 21)) for s in steps]
+  np.testing.assert_allclose(stage, [ref.stage_pos_weight(s, 21) for s in steps], atol=1e-6)
   assert stage[:11] == [0.0] * 11 and stage[-1] == 1.0
   np.testing.assert_allclose(stage[15], 0.5, atol=1e-6)
-  epoch = [float(ctl.epoch_lambda(s, 40, num_epochs=4)) for s in range(40)]
-  np.testing.assert_allclose(epoch, [ref.epoch_lambda(s, 40, 4) for s in range(40)], atol=1e-6)
+  epoch = [float(ctl.epoch_pos_weight(s, 40, num_epochs=4)) for s in range(40)]
+  np.testing.assert_allclose(epoch, [ref.epoch_pos_weight(s, 40, 4) for s in range(40)], atol=1e-6)
   np.testing.assert_allclose(epoch[::10], [0.0, 1 / 3, 2 / 3, 1.0], atol=1e-6)
   with pytest.raises(ValueError, match="num_epochs"):
-    ctl.epoch_lambda(0, 40, num_epochs=3)
+    ctl.epoch_pos_weight(0, 40, num_epochs=3)
 
 
-def test_entropy_guided_lambda_matches_reference():
+def test_entropy_guided_pos_weight_matches_reference():
   entropies = [0.5, 0.4, 0.3, 0.1, 0.15, 0.25, 0.3] + [0.5] * 20 + [0.1] * 3
   state = ctl.init_entropy_guided()
   lams = []
   for h in entropies:
     state = ctl.update_entropy_guided(state, h)
     lams.append(float(ctl.entropy_guided_weights(state)[0]))
-  np.testing.assert_allclose(lams, ref.entropy_guided_lambdas(entropies, 0.0, 0.2, 0.05), atol=1e-6)
+  np.testing.assert_allclose(
+    lams, ref.entropy_guided_pos_weights(entropies, 0.0, 0.2, 0.05), atol=1e-6
+  )
   assert max(lams) == 1.0  # clipped at 1 during the long high-entropy stretch
   assert float(ctl.entropy_guided_weights(state)[1]) == 1.0
 
@@ -68,43 +70,45 @@ def test_entropic_controller_matches_reference():
 
 def _hp():
   return types.SimpleNamespace(
-    lambda_init=0.0,
+    pos_weight_init=0.0,
     entropy_coef=0.01,
     entropy_target=0.2,
-    lambda_step=0.1,
+    pos_weight_step=0.1,
     entropy_coef_step=0.005,
     pi_kp=1.0,
     pi_ki=0.1,
     pos_weight=0.3,
     neg_weight=0.8,
     total_rl_steps=21,
-    lambda_epochs=3,
+    pos_weight_epochs=3,
   )
 
 
 def test_controllers_are_born_and_advanced_from_the_config_fields():
   hp = _hp()
   c = ctl.init_controllers(hp)
-  assert (int(c.rl_step), float(c.lam.lam), float(c.entropy_coef.coef)) == pytest.approx(
-    (0, 0, 0.01)
-  )
+  assert (
+    int(c.rl_step),
+    float(c.pos_weight.pos_weight),
+    float(c.entropy_coef.coef),
+  ) == pytest.approx((0, 0, 0.01))
   low = ctl.update_controllers(c, 0.05, hp)  # entropy below δ = 0.2
   assert int(low.rl_step) == 1
-  assert float(low.lam.lam) == 0.0  # λ - Δ, clipped at 0
+  assert float(low.pos_weight.pos_weight) == 0.0  # λ - Δ, clipped at 0
   assert float(low.entropy_coef.coef) == pytest.approx(0.015)  # α + step
   assert float(low.pic.alpha) == pytest.approx(0.15 + 0.1 * 0.15)  # K_p e + K_i I, e = 0.15
   high = ctl.update_controllers(c, 0.5, hp)
-  assert float(high.lam.lam) == pytest.approx(0.1) and float(high.pic.alpha) < 0
+  assert float(high.pos_weight.pos_weight) == pytest.approx(0.1) and float(high.pic.alpha) < 0
   # Field names and the state layout the checkpoints hold.
   assert ctl.Controllers._fields == ("rl_step", *ctl.CONTROLLERS)
 
 
-def test_lambda_schedules_and_entropy_coefs_by_name():
+def test_pos_weight_schedules_and_entropy_coefs_by_name():
   hp = _hp()
   c = ctl.update_controllers(ctl.init_controllers(hp), 0.5, hp)._replace(
     rl_step=jnp.asarray(15, jnp.int32)
   )
-  got = {name: tuple(float(w) for w in fn(c, hp)) for name, fn in ctl.LAMBDA_SCHEDULES.items()}
+  got = {name: tuple(float(w) for w in fn(c, hp)) for name, fn in ctl.POS_WEIGHT_SCHEDULES.items()}
   assert got["constant"] == pytest.approx((0.3, 0.8))
   assert got["stage"] == pytest.approx((0.5, 0.8))  # (2·15 - 20) / 20
   assert got["epoch"] == pytest.approx((1.0, 0.8))  # step 15 of 21 is in epoch 3 of 3

@@ -168,11 +168,11 @@ def test_traced_weights_do_not_recompile():
   traces = []
 
   @jax.jit
-  def loss_at(lam):
+  def loss_at(pos_weight):
     traces.append(None)
-    return losses.policy_loss(logp, old, adv, mask, pos_weight=lam)[0]
+    return losses.policy_loss(logp, old, adv, mask, pos_weight=pos_weight)[0]
 
-  values = [float(loss_at(jnp.float32(lam))) for lam in (0.0, 0.5, 1.0)]
+  values = [float(loss_at(jnp.float32(pos_weight))) for pos_weight in (0.0, 0.5, 1.0)]
   assert len(traces) == 1
   assert values[0] != values[1] != values[2]
   np.testing.assert_allclose(
