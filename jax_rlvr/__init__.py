@@ -1,14 +1,16 @@
 """jax_rlvr: RL with verifiable rewards for reasoning language models, in JAX.
 
 Shape letters, one table for the whole package. An array's name ends in the letters of its axes
-(`logits_BTV` is [B, T, V]); each module's "Shape letters" line lists the ones it uses.
+(`logits_BTV` is [B, T, V]); each module's "Shape letters" line lists the ones it uses. N is not
+a shape letter: it is the paper's number of updates per rollout batch (rl.mini_batches ×
+rl.epochs).
 
   Q  prompts (questions)
   G  samples per prompt (the GRPO group)
   B  rows; B = Q·G responses where both appear
   P  prompt tokens (left-padded)
-  N  response tokens (max_new_tokens, right-padded)
-  T  the token axis of the array at hand: a model call's query tokens, the P + N - 1 inputs in
+  Y  response tokens (max_new_tokens, right-padded; y as in π(y | x))
+  T  the token axis of the array at hand: a model call's query tokens, the P + Y inputs in
      scoring, the response tokens in rl/
   S  KV-cache slots
   V  vocabulary

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 import ml_collections
 
-
 # Renamed fields, old dotted name -> current. λ has one name, pos_weight (the weight of tokens with
 # positive advantage), in configs, code and logs; runs written before kept `lambda_*` for its
 # schedule's fields.

@@ -94,13 +94,29 @@ def get_config(spec: str) -> ml_collections.ConfigDict:
   return module.get_config(arg) if sep else module.get_config()
 
 
-class _TreeParser(flags.ArgumentParser):
-  """Wraps config_flags' parser of `FILE[:arg]`: FILE's tree is made importable first."""
+def renamed_overrides(flag: str, argv) -> list[str]:
+  """The `--flag.a.b=value` overrides in `argv` that use a field's old name, each as "old -> new"
+  (config_fields.RENAMED_FIELDS)."""
+  out = []
+  for arg in argv:
+    field = arg.removeprefix(f"--{flag}.").split("=", 1)[0] if arg.startswith(f"--{flag}.") else ""
+    if field in config_fields.RENAMED_FIELDS:
+      out.append(f"--{flag}.{field} -> --{flag}.{config_fields.RENAMED_FIELDS[field]}")
+  return out
 
-  def __init__(self, parser: flags.ArgumentParser):
-    self.parser = parser
+
+class _TreeParser(flags.ArgumentParser):
+  """Wraps config_flags' parser of `FILE[:arg]`: FILE's tree is made importable first, and an
+  override of the command line under a field's old name is refused with the new name (absl
+  reports the ValueError as a flags parsing error)."""
+
+  def __init__(self, parser: flags.ArgumentParser, flag: str):
+    self.parser, self.flag = parser, flag
 
   def parse(self, argument):
+    renamed = renamed_overrides(self.flag, sys.argv[1:])
+    if renamed:
+      raise ValueError(f"renamed config fields, use: {'; '.join(renamed)}")
     import_tree(argument.split(":", 1)[0])
     return self.parser.parse(argument)
 
@@ -122,7 +138,7 @@ def DEFINE_config_file(
   )
   # config_flags parses lazily, through the flag's parser: wrapped before anything is parsed,
   # including the default (parsed at once when --name is not on the command line).
-  flag_values[name].parser = _TreeParser(flag_values[name].parser)
+  flag_values[name].parser = _TreeParser(flag_values[name].parser, name)
   if default is not None:
     flag_values.set_default(name, default)
   return holder

@@ -17,7 +17,7 @@ One eval record (a line of `workdir/eval.jsonl`) holds:
 `workdir/eval.jsonl`; the train loop calls `evaluate_policy` directly every `eval.every` steps.
 With `eval.reliability_dir` set, every evaluation also writes a reliability-diagram PNG there.
 
-Shape letters (as in jax_rlvr/__init__.py): Q prompts, G = k samples per prompt, B rows, N response
+Shape letters (as in jax_rlvr/__init__.py): Q prompts, G = k samples per prompt, B rows, Y response
 tokens, T tokens of a model call, P prompt tokens.
 """
 
@@ -144,10 +144,10 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     )
     out = sharding.global_to_host(out)
     n_rows = len(chunk) * c.k
-    response_tokens, length_B = out.response_tokens_BN[:n_rows], out.lengths_B[:n_rows]
-    mask_BN = out.response_mask_BN[:n_rows].astype(np.float64)
-    entropy_sum += float((out.entropy_BN[:n_rows] * mask_BN).sum())
-    token_count += float(mask_BN.sum())
+    response_tokens, length_B = out.response_tokens_BY[:n_rows], out.lengths_B[:n_rows]
+    mask_BY = out.response_mask_BY[:n_rows].astype(np.float64)
+    entropy_sum += float((out.entropy_BY[:n_rows] * mask_BY).sum())
+    token_count += float(mask_BY.sum())
     lengths.extend(length_B.tolist())
     texts = [
       tokenizer.decode(response_tokens[i, : length_B[i]], skip_special_tokens=True)
@@ -157,13 +157,13 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
     correct.extend(task.grade(texts, golds))
     texts_all.extend(texts)
     # Confidence under the distribution the responses were drawn from (temperature, top-p).
-    logp_BN = np.asarray(out.sample_logp_BN[:n_rows], np.float64)
-    answer_BN = (
-      answer_token_mask(response_tokens, mask_BN, marker[0], exclude_ids=sampling_config.eos_ids)
+    logp_BY = np.asarray(out.sample_logp_BY[:n_rows], np.float64)
+    answer_BY = (
+      answer_token_mask(response_tokens, mask_BY, marker[0], exclude_ids=sampling_config.eos_ids)
       if len(marker) == 1
-      else np.zeros(mask_BN.shape, bool)
+      else np.zeros(mask_BY.shape, bool)
     )
-    conf = response_confidences(logp_BN, mask_BN, answer_BN)
+    conf = response_confidences(logp_BY, mask_BY, answer_BY)
     conf_response.extend(conf["response"].tolist())
     conf_answer.extend(conf["answer"].tolist())
   num_prompts = len(prompts)

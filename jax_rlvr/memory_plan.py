@@ -29,7 +29,7 @@ against full-depth compiles the extrapolation was up to 39% low for the update a
 for the sampler, so use it to compare settings and measure the chosen one at full depth.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G rows,
-P prompt tokens, N response tokens, L layers.
+P prompt tokens, Y response tokens, L layers.
 """
 
 from __future__ import annotations
@@ -133,17 +133,17 @@ def _abstract_key(mesh):
 def abstract_rollout(config: ml_collections.ConfigDict, mesh) -> sampling.SampleOutput:
   """A SampleOutput of B = Q·G rows split over data × fsdp, as the train loop reshards it."""
   r = config.rollout
-  B, P, N = r.prompts_per_step * r.group_size, config.data.max_prompt_len, r.max_new_tokens
+  B, P, Y = r.prompts_per_step * r.group_size, config.data.max_prompt_len, r.max_new_tokens
   rows = lambda *shape, dtype: _sds(shape, dtype, sharding.batch_sharding(mesh, len(shape)))
   return sampling.SampleOutput(
     prompt_tokens_BP=rows(B, P, dtype=jnp.int32),
     prompt_mask_BP=rows(B, P, dtype=jnp.int32),
-    response_tokens_BN=rows(B, N, dtype=jnp.int32),
-    response_mask_BN=rows(B, N, dtype=jnp.int32),
-    sample_logp_BN=rows(B, N, dtype=jnp.float32),
-    policy_logp_BN=rows(B, N, dtype=jnp.float32),
-    entropy_BN=rows(B, N, dtype=jnp.float32),
-    sample_entropy_BN=rows(B, N, dtype=jnp.float32),
+    response_tokens_BY=rows(B, Y, dtype=jnp.int32),
+    response_mask_BY=rows(B, Y, dtype=jnp.int32),
+    sample_logp_BY=rows(B, Y, dtype=jnp.float32),
+    policy_logp_BY=rows(B, Y, dtype=jnp.float32),
+    entropy_BY=rows(B, Y, dtype=jnp.float32),
+    sample_entropy_BY=rows(B, Y, dtype=jnp.float32),
     lengths_B=rows(B, dtype=jnp.int32),
     finished_B=rows(B, dtype=jnp.bool_),
     num_steps=_sds((), jnp.int32, sharding.replicated(mesh)),
@@ -387,14 +387,14 @@ def model_flops(config: ml_collections.ConfigDict, program: str, params: int) ->
   forward, 4 backward, 2 more forward under remat; attention's T² terms left out): the count a
   time estimate needs, since `cost_analysis()` counts a loop's body once."""
   r, e = config.rollout, config.eval
-  P, N = config.data.max_prompt_len, r.max_new_tokens
+  P, Y = config.data.max_prompt_len, r.max_new_tokens
   if program == "rl_update":
-    rows, tokens = r.prompts_per_step * r.group_size, P + N
+    rows, tokens = r.prompts_per_step * r.group_size, P + Y
     scoring_passes = (config.rl.old_logp != "sampler") + (config.rl.kl_coef > 0)
     step = 6 + 2 * bool(config.model.remat)
     return 2.0 * params * rows * tokens * (scoring_passes + config.rl.epochs * step / 2)
   if program in ("generate", "eval_generate"):
-    return 2.0 * params * _sampler_rows(config, program) * (P + N)
+    return 2.0 * params * _sampler_rows(config, program) * (P + Y)
   if program == "prompt_entropy":
     return 2.0 * params * e.batch_prompts * P
   raise ValueError(f"No FLOP count for {program!r}.")

@@ -22,8 +22,8 @@ own. A network with shared parameters and Adam does not move them so; compare th
 and its per-token correlation with the measured change (`corr`), not its scale. The prediction is
 the same for every N and clip range (it is taken at the rollout state, where the ratio is 1).
 
-Shape letters (as in jax_rlvr/__init__.py): B responses, P prompt tokens, N response tokens, V,
-D, J row chunks, C rows of one chunk. The N of the variants ("N=4") is the paper's update count.
+Shape letters (as in jax_rlvr/__init__.py): B responses, P prompt tokens, Y response tokens, V,
+D, J row chunks, C rows of one chunk. N (as in the variants' "N=4") is the paper's update count.
 """
 
 from __future__ import annotations
@@ -57,46 +57,46 @@ COUNTERFACTUALS = {
 }
 
 
-def entropy_discriminator(logits_BNV, tokens_BN, temperature: float = 1.0):
-  """(entropy_BN, d_BN, logp_BN) of softmax(logits / temperature): the token entropy H, the sampled
+def entropy_discriminator(logits_BYV, tokens_BY, temperature: float = 1.0):
+  """(entropy_BY, d_BY, logp_BY) of softmax(logits / temperature): the token entropy H, the sampled
   token's discriminator d = π(y)(log π(y) + H) - Σ_v π(v)²(log π(v) + H) and its log π(y), float32.
 
   For a logit step δz = η Â (e_y - π) the entropy changes by -η Â d to first order.
   """
-  logp_BNV = jax.nn.log_softmax(jnp.asarray(logits_BNV, jnp.float32) / temperature, axis=-1)
-  p_BNV = jnp.exp(logp_BNV)
+  logp_BYV = jax.nn.log_softmax(jnp.asarray(logits_BYV, jnp.float32) / temperature, axis=-1)
+  p_BYV = jnp.exp(logp_BYV)
   # Excluded (-inf) logits have π = 0 and contribute nothing; keep their 0·(-inf) out of the sums.
-  safe_logp_BNV = jnp.where(p_BNV > 0, logp_BNV, 0.0)
-  entropy_BN = scoring.entropy_from_logp(logp_BNV)
-  logp_y_BN = jnp.take_along_axis(safe_logp_BNV, tokens_BN[..., None], axis=-1)[..., 0]
-  centred_BNV = safe_logp_BNV + entropy_BN[..., None]
-  d_BN = jnp.exp(logp_y_BN) * (logp_y_BN + entropy_BN) - jnp.sum(
-    p_BNV * p_BNV * centred_BNV, axis=-1
+  safe_logp_BYV = jnp.where(p_BYV > 0, logp_BYV, 0.0)
+  entropy_BY = scoring.entropy_from_logp(logp_BYV)
+  logp_y_BY = jnp.take_along_axis(safe_logp_BYV, tokens_BY[..., None], axis=-1)[..., 0]
+  centred_BYV = safe_logp_BYV + entropy_BY[..., None]
+  d_BY = jnp.exp(logp_y_BY) * (logp_y_BY + entropy_BY) - jnp.sum(
+    p_BYV * p_BYV * centred_BYV, axis=-1
   )
-  return entropy_BN, d_BN, logp_y_BN
+  return entropy_BY, d_BY, logp_y_BY
 
 
 def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: float = 1.0):
-  """(entropy_BN, d_BN, logp_BN) of a batch's response tokens under `params` (entropy, the
+  """(entropy_BY, d_BY, logp_BY) of a batch's response tokens under `params` (entropy, the
   discriminator and log π(y): entropy_discriminator), 0 on padding; computed in
-  `num_chunks` forward passes of B / num_chunks rows (the [rows, N, V] logits of one chunk live).
+  `num_chunks` forward passes of B / num_chunks rows (the [rows, Y, V] logits of one chunk live).
 
-  batch: a dict with prompt_tokens [B, P], prompt_mask [B, P], response_tokens [B, N] and
-  response_mask [B, N].
+  batch: a dict with prompt_tokens [B, P], prompt_mask [B, P], response_tokens [B, Y] and
+  response_mask [B, Y].
   """
 
   def one(params, chunk):
-    h_BND = scoring.response_hidden_states(
+    h_BYD = scoring.response_hidden_states(
       nnx.merge(graphdef, params),
       chunk["prompt_tokens"],
       chunk["prompt_mask"],
       chunk["response_tokens"],
       chunk["response_mask"],
     )
-    logits_BNV = nnx.merge(graphdef, params).logits(h_BND)
-    stats_BN = entropy_discriminator(logits_BNV, chunk["response_tokens"], temperature)
-    valid_BN = chunk["response_mask"] > 0
-    return tuple(jnp.where(valid_BN, x_BN, 0.0) for x_BN in stats_BN)
+    logits_BYV = nnx.merge(graphdef, params).logits(h_BYD)
+    stats_BY = entropy_discriminator(logits_BYV, chunk["response_tokens"], temperature)
+    valid_BY = chunk["response_mask"] > 0
+    return tuple(jnp.where(valid_BY, x_BY, 0.0) for x_BY in stats_BY)
 
   if num_chunks == 1:
     return one(params, batch)
@@ -105,16 +105,16 @@ def token_stats(params, batch, num_chunks: int = 1, *, graphdef, temperature: fl
   # Parameters enter the loop body as arguments of an inner jit (as in rl_step.score_in_chunks):
   # nnx.remat cannot update Params whose values are tracers of the enclosing trace.
   one_chunk = jax.jit(one)
-  stats_JCN = jax.lax.map(lambda chunk: one_chunk(params, chunk), jax.tree.map(to_chunks, batch))
-  return tuple(x_JCN.reshape(B, -1) for x_JCN in stats_JCN)
+  stats_JCY = jax.lax.map(lambda chunk: one_chunk(params, chunk), jax.tree.map(to_chunks, batch))
+  return tuple(x_JCY.reshape(B, -1) for x_JCY in stats_JCY)
 
 
 def _batch(rollout):
   return {
     "prompt_tokens": rollout.prompt_tokens_BP,
     "prompt_mask": rollout.prompt_mask_BP,
-    "response_tokens": rollout.response_tokens_BN,
-    "response_mask": rollout.response_mask_BN,
+    "response_tokens": rollout.response_tokens_BY,
+    "response_mask": rollout.response_mask_BY,
   }
 
 
@@ -180,23 +180,23 @@ def _entropy_after_update(
     sign_weights=sign_weights,
   )
   stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
-  entropy_BN = stats(new_params, _batch(rollout), num_chunks)[0]
-  heldout_BN = None
+  entropy_BY = stats(new_params, _batch(rollout), num_chunks)[0]
+  heldout_BY = None
   if heldout_batch is not None:
-    heldout_BN = stats(new_params, heldout_batch, num_chunks)[0]
-  return entropy_BN, heldout_BN, metrics["grad_norm"]
+    heldout_BY = stats(new_params, heldout_batch, num_chunks)[0]
+  return entropy_BY, heldout_BY, metrics["grad_norm"]
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "hp", "num_chunks"))
 def _before(params, rollout, rewards_B, heldout_batch, *, graphdef, hp, num_chunks):
   stats = functools.partial(token_stats, graphdef=graphdef, temperature=hp.temperature)
-  entropy_BN, d_BN, logp_BN = stats(params, _batch(rollout), num_chunks)
-  heldout_BN = None if heldout_batch is None else stats(params, heldout_batch, num_chunks)[0]
-  return entropy_BN, d_BN, logp_BN, heldout_BN, rl_step.compute_advantages(rewards_B, hp)
+  entropy_BY, d_BY, logp_BY = stats(params, _batch(rollout), num_chunks)
+  heldout_BY = None if heldout_batch is None else stats(params, heldout_batch, num_chunks)[0]
+  return entropy_BY, d_BY, logp_BY, heldout_BY, rl_step.compute_advantages(rewards_B, hp)
 
 
-def _mean(x_BN, mask_BN):
-  return float(np.sum(x_BN * mask_BN) / max(np.sum(mask_BN), 1.0))
+def _mean(x_BY, mask_BY):
+  return float(np.sum(x_BY * mask_BY) / max(np.sum(mask_BY), 1.0))
 
 
 def run_probe(
@@ -229,19 +229,19 @@ def run_probe(
   """
   heldout_batch = None if heldout is None else _batch(heldout)
   hp0 = named_hps[0][1]
-  entropy_BN, d_BN, logp_BN, heldout_BN, adv_B = jax.device_get(
+  entropy_BY, d_BY, logp_BY, heldout_BY, adv_B = jax.device_get(
     _before(
       params, rollout, rewards_B, heldout_batch, graphdef=graphdef, hp=hp0, num_chunks=num_chunks
     )
   )
-  mask_BN = np.asarray(jax.device_get(rollout.response_mask_BN), np.float64)
-  adv_BN = np.broadcast_to(np.asarray(adv_B, np.float64)[:, None], mask_BN.shape)
-  pos_BN, neg_BN = mask_BN * (adv_BN > 0), mask_BN * (adv_BN < 0)
-  heldout_mask_BN = None
+  mask_BY = np.asarray(jax.device_get(rollout.response_mask_BY), np.float64)
+  adv_BY = np.broadcast_to(np.asarray(adv_B, np.float64)[:, None], mask_BY.shape)
+  pos_BY, neg_BY = mask_BY * (adv_BY > 0), mask_BY * (adv_BY < 0)
+  heldout_mask_BY = None
   if heldout is not None:
-    heldout_mask_BN = np.asarray(jax.device_get(heldout.response_mask_BN), np.float64)
-  num_tokens = max(mask_BN.sum(), 1.0)
-  batch_stats = sign_token_stats(entropy_BN, logp_BN, adv_BN, mask_BN)
+    heldout_mask_BY = np.asarray(jax.device_get(heldout.response_mask_BY), np.float64)
+  num_tokens = max(mask_BY.sum(), 1.0)
+  batch_stats = sign_token_stats(entropy_BY, logp_BY, adv_BY, mask_BY)
   cache, records = {}, []
   for name, hp in named_hps:
     if hp not in cache:
@@ -263,56 +263,56 @@ def run_probe(
           num_chunks=num_chunks,
         )
       )
-    after_BN, heldout_after_BN, grad_norm = cache[hp]
+    after_BY, heldout_after_BY, grad_norm = cache[hp]
     # Per-token predicted ΔH·N_tokens/η of the tokens this variant trains on.
-    pred_pos_BN = -hp.pos_weight * adv_BN * d_BN * pos_BN
-    pred_neg_BN = -hp.neg_weight * adv_BN * d_BN * neg_BN
-    trained_BN = pos_BN * (hp.pos_weight > 0) + neg_BN * (hp.neg_weight > 0)
+    pred_pos_BY = -hp.pos_weight * adv_BY * d_BY * pos_BY
+    pred_neg_BY = -hp.neg_weight * adv_BY * d_BY * neg_BY
+    trained_BY = pos_BY * (hp.pos_weight > 0) + neg_BY * (hp.neg_weight > 0)
     record = {
       "variant": name,
-      "delta_entropy": _mean(after_BN - entropy_BN, mask_BN),
-      "delta_entropy_predicted": float(np.sum(pred_pos_BN + pred_neg_BN) / num_tokens),
-      "delta_entropy_predicted_pos": float(np.sum(pred_pos_BN) / num_tokens),
-      "delta_entropy_predicted_neg": float(np.sum(pred_neg_BN) / num_tokens),
-      "corr": _correlation(after_BN - entropy_BN, pred_pos_BN + pred_neg_BN, trained_BN),
-      "num_pos_tokens": int(pos_BN.sum()) if hp.pos_weight > 0 else 0,
-      "num_neg_tokens": int(neg_BN.sum()) if hp.neg_weight > 0 else 0,
-      "entropy_before": _mean(entropy_BN, mask_BN),
+      "delta_entropy": _mean(after_BY - entropy_BY, mask_BY),
+      "delta_entropy_predicted": float(np.sum(pred_pos_BY + pred_neg_BY) / num_tokens),
+      "delta_entropy_predicted_pos": float(np.sum(pred_pos_BY) / num_tokens),
+      "delta_entropy_predicted_neg": float(np.sum(pred_neg_BY) / num_tokens),
+      "corr": _correlation(after_BY - entropy_BY, pred_pos_BY + pred_neg_BY, trained_BY),
+      "num_pos_tokens": int(pos_BY.sum()) if hp.pos_weight > 0 else 0,
+      "num_neg_tokens": int(neg_BY.sum()) if hp.neg_weight > 0 else 0,
+      "entropy_before": _mean(entropy_BY, mask_BY),
       "grad_norm": float(grad_norm),
       "num_updates": hp.mini_batches * hp.epochs,
       "micro_batches": hp.micro_batches,
       **batch_stats,
     }
     if heldout is not None:
-      record["delta_entropy_heldout"] = _mean(heldout_after_BN - heldout_BN, heldout_mask_BN)
+      record["delta_entropy_heldout"] = _mean(heldout_after_BY - heldout_BY, heldout_mask_BY)
     records.append(record)
   return records
 
 
-def sign_token_stats(entropy_BN, logp_BN, adv_BN, mask_BN) -> dict:
+def sign_token_stats(entropy_BY, logp_BY, adv_BY, mask_BY) -> dict:
   """The rollout's tokens by advantage sign at the rollout state: for s in (pos, neg),
   tokens_s (count), length_s (mean response length of the rows with that sign) and confident_s,
   the fraction of them with log π(y) + H > 0 (y likelier than the position's typical token: the
   tokens a negative update pushes toward higher entropy, a positive one toward lower)."""
-  mask_BN = np.asarray(mask_BN, np.float64)
-  margin_BN = np.asarray(logp_BN, np.float64) + np.asarray(entropy_BN, np.float64)
-  lengths_B = mask_BN.sum(axis=1)
+  mask_BY = np.asarray(mask_BY, np.float64)
+  margin_BY = np.asarray(logp_BY, np.float64) + np.asarray(entropy_BY, np.float64)
+  lengths_B = mask_BY.sum(axis=1)
   out = {}
-  for sign, rows_B in (("pos", adv_BN[:, 0] > 0), ("neg", adv_BN[:, 0] < 0)):
-    sel_BN = mask_BN * rows_B[:, None]
-    count = float(sel_BN.sum())
+  for sign, rows_B in (("pos", adv_BY[:, 0] > 0), ("neg", adv_BY[:, 0] < 0)):
+    sel_BY = mask_BY * rows_B[:, None]
+    count = float(sel_BY.sum())
     out[f"tokens_{sign}"] = int(count)
     out[f"length_{sign}"] = float(lengths_B[rows_B].mean()) if rows_B.any() else float("nan")
     out[f"confident_{sign}"] = (
-      float(np.sum(sel_BN * (margin_BN > 0)) / count) if count else float("nan")
+      float(np.sum(sel_BY * (margin_BY > 0)) / count) if count else float("nan")
     )
   return out
 
 
-def _correlation(x_BN, y_BN, mask_BN) -> float:
+def _correlation(x_BY, y_BY, mask_BY) -> float:
   """Pearson correlation of x and y over the masked entries (NaN if fewer than 2 or constant)."""
-  sel = mask_BN > 0
-  x, y = np.asarray(x_BN, np.float64)[sel], np.asarray(y_BN, np.float64)[sel]
+  sel = mask_BY > 0
+  x, y = np.asarray(x_BY, np.float64)[sel], np.asarray(y_BY, np.float64)[sel]
   if x.size < 2 or x.std() == 0 or y.std() == 0:
     return float("nan")
   return float(np.corrcoef(x, y)[0, 1])

@@ -7,7 +7,7 @@ every step are traced scalars held in `rl.controllers.Controllers` (checkpointed
 state).
 
 Shape letters (as in jax_rlvr/__init__.py): G samples per prompt, B = Q·G responses (Q prompts),
-P prompt tokens, N response tokens, T, M responses per mini-batch, U micro-batches per mini-batch,
+P prompt tokens, Y response tokens, T, M responses per mini-batch, U micro-batches per mini-batch,
 R = M / U responses per micro-batch, J row chunks of a forward pass.
 
 Gradient accumulation (`rl.micro_batches` = U): each of the mini_batches × epochs gradient steps
@@ -20,7 +20,7 @@ recombined to the mini-batch's values.
 Token selection (Clip-Cov, KL-Cov, Rand-Pos-Clip, top-entropy) ranks or draws over the whole
 mini-batch: with U > 1, one forward pass without gradient over the mini-batch (in U chunks of a
 micro-batch's rows, under the step's parameters) gives the log-probs and entropies the selection
-reads, the selection runs once on the [M, N] arrays with one key per mini-batch, and each
+reads, the selection runs once on the [M, Y] arrays with one key per mini-batch, and each
 micro-batch takes its rows of it. With U = 1 the selection reads the gradient pass's own forward.
 So U and the mesh change only rounding; the price is one extra forward pass per optimiser step
 when U > 1 (none for Rand-Pos-Clip, which reads only the advantages).
@@ -164,7 +164,7 @@ def select_tokens(hp: RLHyperParams, key, batch: token_masks.TokenBatch):
 
 
 def score(params, batch, *, graphdef, hp: RLHyperParams, group_size: int = 1):
-  """(logp_BN, entropy_BN) of the batch's response tokens under `params`, one forward pass.
+  """(logp_BY, entropy_BY) of the batch's response tokens under `params`, one forward pass.
 
   Like veRL, log-probs, ratios and entropies use the rollout temperature (the paper samples at
   1.0, where this is the plain policy). `group_size` G > 1: every G consecutive rows share their
@@ -196,14 +196,14 @@ def score_in_chunks(params, batch, num_chunks: int, *, graphdef, hp: RLHyperPara
     return score(params, batch, graphdef=graphdef, hp=hp)
   B = batch["response_tokens"].shape[0]
   to_chunks = lambda x: x.reshape(B // num_chunks, num_chunks, *x.shape[1:]).swapaxes(0, 1)
-  from_chunks = lambda x_JRN: x_JRN.swapaxes(0, 1).reshape(B, *x_JRN.shape[2:])
+  from_chunks = lambda x_JRY: x_JRY.swapaxes(0, 1).reshape(B, *x_JRY.shape[2:])
   # Parameters enter the loop body as arguments of an inner jit: nnx.remat in the policy cannot
   # update Params whose values are tracers of the enclosing trace (TraceContextError).
   score_chunk = jax.jit(lambda p, chunk: score(p, _rows_sharded(chunk), graphdef=graphdef, hp=hp))
-  logp_JRN, entropy_JRN = jax.lax.map(
+  logp_JRY, entropy_JRY = jax.lax.map(
     lambda chunk: score_chunk(params, chunk), jax.tree.map(to_chunks, batch)
   )
-  return from_chunks(logp_JRN), from_chunks(entropy_JRN)
+  return from_chunks(logp_JRY), from_chunks(entropy_JRY)
 
 
 def _minibatch_selection(params, mini, key, *, graphdef, hp: RLHyperParams):
@@ -211,16 +211,16 @@ def _minibatch_selection(params, mini, key, *, graphdef, hp: RLHyperParams):
   U chunks of a micro-batch's rows, without gradient. A method that reads only the advantages
   (Rand-Pos-Clip) needs no forward pass."""
   if not token_masks.TOKEN_METHODS[hp.method].reads_policy:
-    logp_MN = entropy_MN = jnp.zeros(mini["response_mask"].shape, jnp.float32)
+    logp_MY = entropy_MY = jnp.zeros(mini["response_mask"].shape, jnp.float32)
   else:
-    logp_MN, entropy_MN = jax.lax.stop_gradient(
+    logp_MY, entropy_MY = jax.lax.stop_gradient(
       score_in_chunks(params, mini, hp.micro_batches, graphdef=graphdef, hp=hp)
     )
   token_batch = token_masks.TokenBatch(
-    logp_BT=logp_MN,
+    logp_BT=logp_MY,
     old_logp_BT=mini["old_logp"],
     adv_BT=mini["adv"],
-    entropy_BT=entropy_MN,
+    entropy_BT=entropy_MY,
     mask_BT=mini["response_mask"],
   )
   return select_tokens(hp, key, token_batch)
@@ -235,28 +235,28 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
   without it the selection is made on `mb` with `key`.
   """
   group_size = hp.group_size if hp.share_prompts else 1
-  logp_MN, entropy_MN = score(params, mb, graphdef=graphdef, hp=hp, group_size=group_size)
-  mask_MN = mb["response_mask"]
+  logp_MY, entropy_MY = score(params, mb, graphdef=graphdef, hp=hp, group_size=group_size)
+  mask_MY = mb["response_mask"]
   pos_weight, neg_weight, entropy_coef = weights
   adv = mb["adv"]
   if hp.method in entropy_terms.ADVANTAGE_SHAPERS:
-    adv = entropy_terms.ADVANTAGE_SHAPERS[hp.method](adv, entropy_MN, hp)
+    adv = entropy_terms.ADVANTAGE_SHAPERS[hp.method](adv, entropy_MY, hp)
   token_batch = token_masks.TokenBatch(
-    logp_BT=jax.lax.stop_gradient(logp_MN),
+    logp_BT=jax.lax.stop_gradient(logp_MY),
     old_logp_BT=mb["old_logp"],
     adv_BT=adv,
-    entropy_BT=jax.lax.stop_gradient(entropy_MN),
-    mask_BT=mask_MN,
+    entropy_BT=jax.lax.stop_gradient(entropy_MY),
+    mask_BT=mask_MY,
   )
   selected = mb["selected"] if "selected" in mb else select_tokens(hp, key, token_batch)
   token_method = token_masks.TOKEN_METHODS.get(hp.method)
   penalty = None if token_method is None else token_method.penalty
   token_weights = selected if penalty is None else None
   loss, metrics = losses.policy_loss(
-    logp_MN,
+    logp_MY,
     mb["old_logp"],
     adv,
-    mask_MN,
+    mask_MY,
     eps_low=hp.eps_low,
     eps_high=hp.eps_high,
     clip=hp.clip,
@@ -270,25 +270,25 @@ def minibatch_loss(params, mb, weights, key, normaliser=None, *, graphdef, hp: R
   metrics = dict(metrics, pg_loss=loss)
   if hp.method in controllers_lib.ENTROPY_COEFS:
     bonus = entropy_terms.entropy_bonus_loss(
-      entropy_MN, mask_MN, entropy_coef, agg=hp.loss_agg, normaliser=normaliser
+      entropy_MY, mask_MY, entropy_coef, agg=hp.loss_agg, normaliser=normaliser
     )
     loss, metrics["entropy_bonus_loss"] = loss + bonus, bonus
   if penalty is not None:
-    term = penalty(logp_MN, token_batch, selected, hp, hp.loss_agg, normaliser)
+    term = penalty(logp_MY, token_batch, selected, hp, hp.loss_agg, normaliser)
     loss, metrics[f"{hp.method}_loss"] = loss + term, term
   if hp.kl_coef > 0:
     kl = kl_lib.kl_loss(
-      logp_MN,
+      logp_MY,
       mb["ref_logp"],
-      mask_MN,
+      mask_MY,
       estimator=hp.kl_estimator,
       agg=hp.loss_agg,
       normaliser=normaliser,
     )
     loss, metrics["ref_kl"] = loss + hp.kl_coef * kl, kl
   if token_weights is not None:
-    detached = jnp.sum((token_weights == 0) & (mask_MN > 0))
-    metrics["detached_frac"] = detached / jnp.maximum(jnp.sum(mask_MN > 0), 1)
+    detached = jnp.sum((token_weights == 0) & (mask_MY > 0))
+    metrics["detached_frac"] = detached / jnp.maximum(jnp.sum(mask_MY > 0), 1)
   metrics["loss"] = loss
   return loss, metrics
 
@@ -319,9 +319,9 @@ def combine_micro_metrics(metrics_U: dict, num_tokens_U: jax.Array) -> dict:
   return out
 
 
-def _masked_mean(x_BN, mask_BN):
-  mask_BN = mask_BN.astype(jnp.float32)
-  return jnp.sum(x_BN * mask_BN) / jnp.maximum(jnp.sum(mask_BN), 1.0)
+def _masked_mean(x_BY, mask_BY):
+  mask_BY = mask_BY.astype(jnp.float32)
+  return jnp.sum(x_BY * mask_BY) / jnp.maximum(jnp.sum(mask_BY), 1.0)
 
 
 def compute_advantages(rewards_B, hp: RLHyperParams):
@@ -352,7 +352,7 @@ def update_on_rollout(
   sign_weights: optional (pos_weight, neg_weight) scalars, traced, replacing the λ schedule's
   (the entropy probe trains on one advantage sign at a time without recompiling).
 
-  rollout: a sampling.SampleOutput (prompt_*_BP, response_*_BN, policy_logp_BN, entropy_BN).
+  rollout: a sampling.SampleOutput (prompt_*_BP, response_*_BY, policy_logp_BY, entropy_BY).
   Returns (params, opt_state, controllers, metrics); metrics are means over the steps, except
   rollout statistics (entropy, advantages, log-prob mismatch) which describe the rollout batch.
   Three entropies of the rollout's response tokens are logged: `entropy`, the trainer's (the old
@@ -363,7 +363,7 @@ def update_on_rollout(
   `logp_mismatch_max` are the mean and max |Δ log p| of sampler and trainer over response tokens.
   """
   adv_B = compute_advantages(rewards_B, hp)
-  batch, entropy_BN = _scored_batch(params, ref_params, rollout, adv_B, graphdef=graphdef, hp=hp)
+  batch, entropy_BY = _scored_batch(params, ref_params, rollout, adv_B, graphdef=graphdef, hp=hp)
   weights = current_weights(controllers, hp)
   if sign_weights is not None:
     weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
@@ -379,19 +379,19 @@ def update_on_rollout(
   metrics = jax.tree.map(jnp.mean, step_metrics)
   metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
   metrics["num_updates"] = jnp.float32(step_rows.shape[0])
-  metrics.update(_rollout_metrics(rollout, rewards_B, batch, entropy_BN, weights, hp))
+  metrics.update(_rollout_metrics(rollout, rewards_B, batch, entropy_BY, weights, hp))
   controllers = controllers_lib.update_controllers(controllers, metrics["entropy"], hp)
   return params, opt_state, controllers, metrics
 
 
 def _scored_batch(params, ref_params, rollout, adv_B, *, graphdef, hp: RLHyperParams):
   """The update's batch (tokens, masks, advantages, old and reference log-probs) and the old
-  policy's entropies entropy_BN."""
+  policy's entropies entropy_BY."""
   batch = {
     "prompt_tokens": rollout.prompt_tokens_BP,
     "prompt_mask": rollout.prompt_mask_BP,
-    "response_tokens": rollout.response_tokens_BN,
-    "response_mask": rollout.response_mask_BN,
+    "response_tokens": rollout.response_tokens_BY,
+    "response_mask": rollout.response_mask_BY,
     "adv": adv_B,
   }
   scored = functools.partial(
@@ -401,15 +401,15 @@ def _scored_batch(params, ref_params, rollout, adv_B, *, graphdef, hp: RLHyperPa
     # The sampler's per-token log-probs and entropies at temperature 1 without truncation
     # (config_validation enforces both): the same distribution as a forward pass of the policy
     # that sampled, so the pass (a quarter of the update's FLOPs) is skipped.
-    old_logp_BN, entropy_BN = rollout.policy_logp_BN, rollout.entropy_BN
+    old_logp_BY, entropy_BY = rollout.policy_logp_BY, rollout.entropy_BY
   else:
     # A forward pass of the policy that sampled, in chunks of a micro-batch's rows.
-    old_logp_BN, entropy_BN = jax.lax.stop_gradient(scored(params, batch))
-  batch["old_logp"] = old_logp_BN
+    old_logp_BY, entropy_BY = jax.lax.stop_gradient(scored(params, batch))
+  batch["old_logp"] = old_logp_BY
   if hp.kl_coef > 0:
-    ref_logp_BN, _ = scored(ref_params, batch)
-    batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BN)
-  return batch, entropy_BN
+    ref_logp_BY, _ = scored(ref_params, batch)
+    batch["ref_logp"] = jax.lax.stop_gradient(ref_logp_BY)
+  return batch, entropy_BY
 
 
 def _step_rows(key, B: int, hp: RLHyperParams):
@@ -462,33 +462,33 @@ def _gradient_step(carry, xs, *, batch, weights, graphdef, optimizer, hp: RLHype
   return (params, opt_state), metrics
 
 
-def _rollout_metrics(rollout, rewards_B, batch, entropy_BN, weights, hp: RLHyperParams) -> dict:
+def _rollout_metrics(rollout, rewards_B, batch, entropy_BY, weights, hp: RLHyperParams) -> dict:
   """Statistics of the rollout batch: rewards, the three entropies, the weights in use and, with
   old_logp = "recompute", the sampler-trainer log-prob gap."""
-  mask_BN, adv_B = batch["response_mask"], batch["adv"]
-  by_sign = entropy_stats.entropy_by_advantage_sign(entropy_BN, mask_BN, adv_B, empty=0.0)
+  mask_BY, adv_B = batch["response_mask"], batch["adv"]
+  by_sign = entropy_stats.entropy_by_advantage_sign(entropy_BY, mask_BY, adv_B, empty=0.0)
   pos_weight, neg_weight, entropy_coef = weights
   metrics = dict(
     reward_mean=jnp.mean(rewards_B),
     accuracy=jnp.mean((rewards_B > 0.5).astype(jnp.float32)),
-    entropy=_masked_mean(entropy_BN, mask_BN),
-    entropy_policy=_masked_mean(rollout.entropy_BN, mask_BN),
-    entropy_sampled=_masked_mean(rollout.sample_entropy_BN, mask_BN),
+    entropy=_masked_mean(entropy_BY, mask_BY),
+    entropy_policy=_masked_mean(rollout.entropy_BY, mask_BY),
+    entropy_sampled=_masked_mean(rollout.sample_entropy_BY, mask_BY),
     entropy_pos_adv=by_sign["pos"],
     entropy_neg_adv=by_sign["neg"],
     pos_weight=pos_weight,
     neg_weight=neg_weight,
     entropy_coef=entropy_coef,
     adv_abs_mean=jnp.mean(jnp.abs(adv_B)),
-    response_length=jnp.mean(jnp.sum(mask_BN, axis=1).astype(jnp.float32)),
+    response_length=jnp.mean(jnp.sum(mask_BY, axis=1).astype(jnp.float32)),
   )
   if hp.old_logp == "recompute":
     # The sampler's log-probs vs the trainer's forward pass of the same parameters (at T = 1
     # without truncation the two describe the same distribution).
-    sampler_logp_BN = rollout.policy_logp_BN if hp.temperature == 1.0 else rollout.sample_logp_BN
-    gap_BN = jnp.where(mask_BN > 0, jnp.abs(sampler_logp_BN - batch["old_logp"]), 0.0)
-    metrics["logp_mismatch"] = _masked_mean(gap_BN, mask_BN)
-    metrics["logp_mismatch_max"] = jnp.max(gap_BN)
+    sampler_logp_BY = rollout.policy_logp_BY if hp.temperature == 1.0 else rollout.sample_logp_BY
+    gap_BY = jnp.where(mask_BY > 0, jnp.abs(sampler_logp_BY - batch["old_logp"]), 0.0)
+    metrics["logp_mismatch"] = _masked_mean(gap_BY, mask_BY)
+    metrics["logp_mismatch_max"] = jnp.max(gap_BY)
   return metrics
 
 

@@ -1,7 +1,7 @@
 """Jitted autoregressive sampling: one prefill over the prompts, then a KV-cache decode loop.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt (num_samples),
-B = Q·G rows, P prompt tokens, N response tokens (max_new_tokens), D, V, C candidate tokens after
+B = Q·G rows, P prompt tokens, Y response tokens (max_new_tokens), D, V, C candidate tokens after
 top-k / top-p truncation. `generate` takes Q prompts and returns B rows.
 
 Conventions:
@@ -10,7 +10,7 @@ Conventions:
   * With G = num_samples > 1 the prompts are prefilled once and the cache is repeated: output row
     i * G + g is sample g of prompt i (prompt-major, contiguous groups for GRPO).
   * A row stops at its first EOS: the EOS itself is part of the response (mask 1), later tokens are
-    `pad_id` with mask 0. The loop ends when every row has stopped or after N tokens.
+    `pad_id` with mask 0. The loop ends when every row has stopped or after Y tokens.
   * The sampling distribution is temperature -> top-k -> top-p: top-p acts on the renormalised
     top-k distribution, and keeps the smallest prefix of the sorted tokens whose mass is >= top_p
     (always at least the most likely token).
@@ -34,7 +34,7 @@ class SamplingConfig:
   """Static sampling settings (hashable: a static argument of the jitted `generate`).
 
   Attributes:
-    max_new_tokens: N, the most tokens generated per row.
+    max_new_tokens: Y, the most tokens generated per row.
     temperature: divides the logits before truncation; ignored when `greedy`.
     top_p: nucleus mass in (0, 1]; 1 keeps everything.
     top_k: keep the k most likely tokens; 0 keeps everything.
@@ -77,26 +77,26 @@ class SampleOutput:
   """Generated rows; B = prompts * num_samples. Log-probs and entropies are float32, 0 where masked.
 
   prompt_tokens_BP, prompt_mask_BP: the prompts (int32), repeated per sample.
-  response_tokens_BN: int32, `pad_id` after EOS. response_mask_BN: int32, 1 up to and including EOS.
-  sample_logp_BN: log-prob of the token under the distribution it was drawn from (after
+  response_tokens_BY: int32, `pad_id` after EOS. response_mask_BY: int32, 1 up to and including EOS.
+  sample_logp_BY: log-prob of the token under the distribution it was drawn from (after
     temperature, top-k and top-p; 0 for greedy).
-  policy_logp_BN: log-prob under the plain policy (temperature 1, no truncation).
-  entropy_BN: entropy of the plain policy's full next-token distribution.
-  sample_entropy_BN: entropy of the distribution sampled from (after temperature, top-k and
-    top-p; the same values as entropy_BN when none applies; 0 for greedy).
+  policy_logp_BY: log-prob under the plain policy (temperature 1, no truncation).
+  entropy_BY: entropy of the plain policy's full next-token distribution.
+  sample_entropy_BY: entropy of the distribution sampled from (after temperature, top-k and
+    top-p; the same values as entropy_BY when none applies; 0 for greedy).
   lengths_B: int32 response lengths. finished_B: bool, the row produced an EOS.
-  num_steps: int32 scalar, positions sampled (1 from the prefill + decode steps); < N when every
+  num_steps: int32 scalar, positions sampled (1 from the prefill + decode steps); < Y when every
     row stopped early.
   """
 
   prompt_tokens_BP: jax.Array
   prompt_mask_BP: jax.Array
-  response_tokens_BN: jax.Array
-  response_mask_BN: jax.Array
-  sample_logp_BN: jax.Array
-  policy_logp_BN: jax.Array
-  entropy_BN: jax.Array
-  sample_entropy_BN: jax.Array
+  response_tokens_BY: jax.Array
+  response_mask_BY: jax.Array
+  sample_logp_BY: jax.Array
+  policy_logp_BY: jax.Array
+  entropy_BY: jax.Array
+  sample_entropy_BY: jax.Array
   lengths_B: jax.Array
   finished_B: jax.Array
   num_steps: jax.Array
@@ -196,12 +196,12 @@ class _LoopState:
   cache: KVCache
   logits_BV: jax.Array  # next-token logits for column `step`
   done_B: jax.Array
-  tokens_BN: jax.Array
-  mask_BN: jax.Array
-  sample_logp_BN: jax.Array
-  policy_logp_BN: jax.Array
-  entropy_BN: jax.Array
-  sample_entropy_BN: jax.Array
+  tokens_BY: jax.Array
+  mask_BY: jax.Array
+  sample_logp_BY: jax.Array
+  policy_logp_BY: jax.Array
+  entropy_BY: jax.Array
+  sample_entropy_BY: jax.Array
 
 
 def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
@@ -215,20 +215,20 @@ def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
   for eos in config.eos_ids:
     is_eos_B |= tokens_B == eos
 
-  def put(buf_BN, col_B):
+  def put(buf_BY, col_B):
     col_B = jnp.where(live_B, col_B, jnp.zeros_like(col_B))
-    return jax.lax.dynamic_update_slice_in_dim(buf_BN, col_B[:, None], state.step, axis=1)
+    return jax.lax.dynamic_update_slice_in_dim(buf_BY, col_B[:, None], state.step, axis=1)
 
   return state.replace(
     done_B=state.done_B | (live_B & is_eos_B),
-    tokens_BN=jax.lax.dynamic_update_slice_in_dim(
-      state.tokens_BN, tokens_B[:, None], state.step, axis=1
+    tokens_BY=jax.lax.dynamic_update_slice_in_dim(
+      state.tokens_BY, tokens_B[:, None], state.step, axis=1
     ),
-    mask_BN=put(state.mask_BN, live_B.astype(jnp.int32)),
-    sample_logp_BN=put(state.sample_logp_BN, sample_logp_B),
-    policy_logp_BN=put(state.policy_logp_BN, policy_logp_B),
-    entropy_BN=put(state.entropy_BN, entropy_B),
-    sample_entropy_BN=put(state.sample_entropy_BN, sample_entropy_B),
+    mask_BY=put(state.mask_BY, live_B.astype(jnp.int32)),
+    sample_logp_BY=put(state.sample_logp_BY, sample_logp_B),
+    policy_logp_BY=put(state.policy_logp_BY, policy_logp_B),
+    entropy_BY=put(state.entropy_BY, entropy_B),
+    sample_entropy_BY=put(state.sample_entropy_BY, sample_entropy_B),
   )
 
 
@@ -255,14 +255,14 @@ def generate(
     `SampleOutput` with B = Q * num_samples rows, prompt-major.
   """
   policy: Policy = nnx.merge(graphdef, params)
-  G, N = config.num_samples, config.max_new_tokens
+  G, Y = config.num_samples, config.max_new_tokens
   Q, P = prompt_tokens_QP.shape
   B = Q * G
   prompt_tokens_QP = prompt_tokens_QP.astype(jnp.int32)
   prompt_mask_QP = prompt_mask_QP.astype(jnp.int32)
 
-  # The last sampled token is never fed back, so P + N - 1 slots suffice.
-  cache = KVCache.init(policy.cfg, Q, P + N - 1)
+  # The last sampled token is never fed back, so P + Y - 1 slots suffice.
+  cache = KVCache.init(policy.cfg, Q, P + Y - 1)
   h_QPD, cache = policy.decode_hidden(
     prompt_tokens_QP, positions_from_mask(prompt_mask_QP), prompt_mask_QP, cache
   )
@@ -271,27 +271,27 @@ def generate(
   prompt_mask_BP = jnp.repeat(prompt_mask_QP, G, axis=0)
   prompt_len_B = jnp.sum(prompt_mask_BP, axis=-1)
 
-  zeros_BN = jnp.zeros((B, N), jnp.float32)
+  zeros_BY = jnp.zeros((B, Y), jnp.float32)
   state = _LoopState(
     step=jnp.zeros((), jnp.int32),
     cache=cache.repeat(G),
     logits_BV=jnp.repeat(logits_QV, G, axis=0),
     done_B=jnp.zeros((B,), bool),
-    tokens_BN=jnp.full((B, N), config.pad_id, jnp.int32),
-    mask_BN=jnp.zeros((B, N), jnp.int32),
-    sample_logp_BN=zeros_BN,
-    policy_logp_BN=zeros_BN,
-    entropy_BN=zeros_BN,
-    sample_entropy_BN=zeros_BN,
+    tokens_BY=jnp.full((B, Y), config.pad_id, jnp.int32),
+    mask_BY=jnp.zeros((B, Y), jnp.int32),
+    sample_logp_BY=zeros_BY,
+    policy_logp_BY=zeros_BY,
+    entropy_BY=zeros_BY,
+    sample_entropy_BY=zeros_BY,
   )
   state = _fill_column(state, key, config)
   state = state.replace(step=state.step + 1)
 
   def cond(state: _LoopState):
-    return (state.step < N) & ~jnp.all(state.done_B)
+    return (state.step < Y) & ~jnp.all(state.done_B)
 
   def body(state: _LoopState):
-    prev_B1 = jax.lax.dynamic_slice_in_dim(state.tokens_BN, state.step - 1, 1, axis=1)
+    prev_B1 = jax.lax.dynamic_slice_in_dim(state.tokens_BY, state.step - 1, 1, axis=1)
     positions_B1 = (prompt_len_B + state.step - 1)[:, None]
     h_B1D, cache = policy.decode_hidden(prev_B1, positions_B1, jnp.ones_like(prev_B1), state.cache)
     state = state.replace(cache=cache, logits_BV=policy.logits(h_B1D)[:, 0])
@@ -302,13 +302,13 @@ def generate(
   return SampleOutput(
     prompt_tokens_BP=prompt_tokens_BP,
     prompt_mask_BP=prompt_mask_BP,
-    response_tokens_BN=state.tokens_BN,
-    response_mask_BN=state.mask_BN,
-    sample_logp_BN=state.sample_logp_BN,
-    policy_logp_BN=state.policy_logp_BN,
-    entropy_BN=state.entropy_BN,
-    sample_entropy_BN=state.sample_entropy_BN,
-    lengths_B=jnp.sum(state.mask_BN, axis=-1),
+    response_tokens_BY=state.tokens_BY,
+    response_mask_BY=state.mask_BY,
+    sample_logp_BY=state.sample_logp_BY,
+    policy_logp_BY=state.policy_logp_BY,
+    entropy_BY=state.entropy_BY,
+    sample_entropy_BY=state.sample_entropy_BY,
+    lengths_B=jnp.sum(state.mask_BY, axis=-1),
     finished_B=state.done_B,
     num_steps=state.step,
   )
@@ -329,28 +329,28 @@ def sample(
 def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:
   """`out` without the padding columns no row uses, for an update that computes over fewer tokens.
 
-  Prompts are left-padded to P and responses right-padded to N; this keeps the last
-  p' = ceil(p / bucket) * bucket prompt columns and the first n' response columns alike (capped at
-  P and N), where p and n are the longest real prompt and response of the whole (global) batch.
+  Prompts are left-padded to P and responses right-padded to Y; this keeps the last
+  p' = ceil(p / bucket) * bucket prompt columns and the first y' response columns alike (capped at
+  P and Y), where p and y are the longest real prompt and response of the whole (global) batch.
   Dropped columns are masked in every row, so the update changes only by float rounding; rounding
   up to a multiple of `bucket` keeps the number of distinct shapes, hence compilations, small.
   """
-  P, N = out.prompt_tokens_BP.shape[1], out.response_tokens_BN.shape[1]
+  P, Y = out.prompt_tokens_BP.shape[1], out.response_tokens_BY.shape[1]
   # Maxima over the global batch: every process computes the same shapes.
   p = int(jnp.max(jnp.sum(out.prompt_mask_BP.astype(jnp.int32), axis=1)))
-  n = int(jnp.max(out.lengths_B))
+  y = int(jnp.max(out.lengths_B))
 
   def rounded(length, cap):
     return min(cap, max(bucket, -(-length // bucket) * bucket))
 
-  P_new, N_new = rounded(p, P), rounded(n, N)
-  if (P_new, N_new) == (P, N):
+  P_new, Y_new = rounded(p, P), rounded(y, Y)
+  if (P_new, Y_new) == (P, Y):
     return out
   fields = {
     "prompt_tokens_BP": out.prompt_tokens_BP[:, P - P_new :],
     "prompt_mask_BP": out.prompt_mask_BP[:, P - P_new :],
   }
   for field in dataclasses.fields(out):
-    if field.name.endswith("_BN"):  # every per-response-token array
-      fields[field.name] = getattr(out, field.name)[:, :N_new]
+    if field.name.endswith("_BY"):  # every per-response-token array
+      fields[field.name] = getattr(out, field.name)[:, :Y_new]
   return out.replace(**fields)

@@ -7,7 +7,7 @@ the sampling policy, and takes mini_batches × epochs gradient steps (the paper'
 batch.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B = Q·G responses,
-N response tokens.
+Y response tokens.
 
 Steps are counted globally: warm-up steps 1..W, then GRPO steps W+1..W+num_steps; metrics.jsonl
 records both (`phase` = "warmup" | "rl"), with `rl_step` counting GRPO iterations from 1.
@@ -55,7 +55,7 @@ def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
 
   def loss_fn(params):
     policy = nnx.merge(graphdef, params)
-    logp_BN, _ = scoring.response_logprobs(
+    logp_BY, _ = scoring.response_logprobs(
       policy,
       batch["prompt_tokens"],
       batch["prompt_mask"],
@@ -63,7 +63,7 @@ def warmup_step(state: TrainState, batch, *, graphdef, optimizer):
       batch["response_mask"],
     )
     mask = batch["response_mask"].astype(jnp.float32)
-    return -jnp.sum(logp_BN * mask) / jnp.maximum(mask.sum(), 1.0)
+    return -jnp.sum(logp_BY * mask) / jnp.maximum(mask.sum(), 1.0)
 
   loss, grads = jax.value_and_grad(loss_fn)(state.params)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -246,7 +246,7 @@ class Trainer:
       out = sampling.trim_padding(out, c.rl.pad_bucket)
     # Each process decodes and grades the rows it sampled.
     response_tokens, lengths = sharding.global_batch_to_host(
-      (out.response_tokens_BN, out.lengths_B)
+      (out.response_tokens_BY, out.lengths_B)
     )
     t1 = time.perf_counter()
     answers = np.repeat(np.asarray(batch["answer"]), c.rollout.group_size)

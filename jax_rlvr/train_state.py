@@ -19,7 +19,6 @@ from jax_rlvr import checkpointing, components, sharding
 from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr.rl import controllers as controllers_lib
 
-
 # Keys of the state renamed since checkpoints were first written, old -> current (restored from
 # older checkpoints by checkpointing.Checkpointer): the entropy-guided λ was `lam`.
 RENAMED_KEYS = {"lam": "pos_weight"}

@@ -156,3 +156,22 @@ def test_the_wheel_holds_the_library_only(tmp_path):
   top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
   assert top == {"jax_rlvr"}
   assert "jax_rlvr/config_files.py" in names and "jax_rlvr/cli/train.py" in names
+
+
+def test_an_override_under_an_old_field_name_is_refused_with_the_new_name(monkeypatch):
+  default = os.path.join(REPO, "configs", "default.py")
+  argv = ["train", f"--config={default}:smoke", "--config.rl.lambda_step=0.1"]
+  assert config_files.renamed_overrides("config", argv) == [
+    "--config.rl.lambda_step -> --config.rl.pos_weight_step"
+  ]
+  monkeypatch.setattr(sys, "argv", argv)
+  flag_values = flags.FlagValues()
+  config_files.DEFINE_config_file("config", flag_values=flag_values)
+  with pytest.raises(flags.IllegalFlagValueError, match="use: --config.rl.lambda_step -> "):
+    flag_values(argv)
+  current = ["train", f"--config={default}:smoke", "--config.rl.pos_weight_step=0.1"]
+  monkeypatch.setattr(sys, "argv", current)
+  flag_values = flags.FlagValues()
+  config_files.DEFINE_config_file("config", flag_values=flag_values)
+  flag_values(current)
+  assert flag_values.config.rl.pos_weight_step == 0.1

@@ -46,7 +46,7 @@ def test_discriminator_ignores_truncated_tokens():
   assert float(d[0, 0]) == pytest.approx(_numpy_discriminator(np.array([1.0, 0.0]), 0), rel=1e-5)
 
 
-P, G, L, N = 4, 4, 6, 8
+Q, G, P, Y = 4, 4, 6, 8  # prompts, samples per prompt, prompt and response tokens
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,15 +55,15 @@ def _greedy_state():
   d >= 0) and rewards that give every group both signs."""
   policy = Policy(get_preset("tiny", vocab_size=17), rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(policy)
-  prompts = jax.random.randint(jax.random.key(1), (2 * P, L), 3, 17)
-  mask = jnp.ones((2 * P, L), jnp.int32)
+  prompts = jax.random.randint(jax.random.key(1), (2 * Q, P), 3, 17)
+  mask = jnp.ones((2 * Q, P), jnp.int32)
   config = sampling.SamplingConfig(
-    max_new_tokens=N, num_samples=G, eos_id=(), pad_id=0, greedy=True
+    max_new_tokens=Y, num_samples=G, eos_id=(), pad_id=0, greedy=True
   )
   out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
-  rollout = jax.tree.map(lambda x: x[: P * G] if x.ndim else x, out)
-  heldout = jax.tree.map(lambda x: x[P * G :] if x.ndim else x, out)
-  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], P), jnp.float32)
+  rollout = jax.tree.map(lambda x: x[: Q * G] if x.ndim else x, out)
+  heldout = jax.tree.map(lambda x: x[Q * G :] if x.ndim else x, out)
+  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], Q), jnp.float32)
   return graphdef, params, rollout, heldout, rewards
 
 
@@ -73,7 +73,7 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
   batch's mean token entropy and on negative-Â tokens only raises it, on the batch and on held-out
   prompts; the first-order prediction has the measured sign."""
   config = default_config.get_config("smoke")
-  config.rollout.prompts_per_step, config.rollout.group_size = P, G
+  config.rollout.prompts_per_step, config.rollout.group_size = Q, G
   config.rl.mini_batches, config.rl.old_logp = 2, "recompute"
   hp = rl_step.RLHyperParams.from_config(config)
   graphdef, params, rollout, heldout, rewards = _greedy_state()
@@ -85,7 +85,7 @@ def test_sign_probe_positive_tokens_lower_and_negative_tokens_raise_the_entropy(
     rollout,
     rewards,
     jax.random.key(3),
-    probe.variants(hp, P * G),
+    probe.variants(hp, Q * G),
     graphdef=graphdef,
     optimizer=optimizer,
     heldout=heldout,

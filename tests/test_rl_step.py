@@ -14,7 +14,7 @@ from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.rl import advantages as advantages_lib
 from jax_rlvr.rl import controllers as controllers_lib
 
-P, G, L, N = 4, 4, 6, 8
+Q, G, P, Y = 4, 4, 6, 8  # prompts, samples per prompt, prompt and response tokens
 
 
 @functools.lru_cache(maxsize=1)
@@ -22,11 +22,11 @@ def _rollout():
   """A real rollout of a tiny random policy, and rewards that give every group mixed signs."""
   policy = Policy(get_preset("tiny", vocab_size=17), rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(policy)
-  prompts = jax.random.randint(jax.random.key(1), (P, L), 3, 17)
-  mask = jnp.ones((P, L), jnp.int32).at[0, :2].set(0)
-  config = sampling.SamplingConfig(max_new_tokens=N, num_samples=G, eos_id=2, pad_id=0)
+  prompts = jax.random.randint(jax.random.key(1), (Q, P), 3, 17)
+  mask = jnp.ones((Q, P), jnp.int32).at[0, :2].set(0)
+  config = sampling.SamplingConfig(max_new_tokens=Y, num_samples=G, eos_id=2, pad_id=0)
   out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
-  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], P), jnp.float32)
+  rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], Q), jnp.float32)
   return graphdef, params, out, rewards
 
 
@@ -36,7 +36,7 @@ def _run(rollout_fn=None, mesh_shape=None, **rl_overrides):
   that mesh of the 8 fake devices and the update is traced with the mesh set (as train.py does).
   Returns (params, new_params, controllers, metrics)."""
   config = default_config.get_config("smoke")
-  config.rollout.prompts_per_step, config.rollout.group_size = P, G
+  config.rollout.prompts_per_step, config.rollout.group_size = Q, G
   config.num_steps = 4
   for key, value in rl_overrides.items():
     config.rl[key] = value
@@ -112,10 +112,10 @@ def test_every_method_trains_by_name(overrides):
 
 
 def _mask_and_adv(advantage_fn, **kwargs):
-  """The `_rollout` batch's float64 response mask [B, N] and advantages [B] of an estimator."""
+  """The `_rollout` batch's float64 response mask [B, Y] and advantages [B] of an estimator."""
   _, _, out, rewards = _rollout()
   adv_B = np.asarray(advantage_fn(rewards, G, **kwargs), np.float64)
-  return np.asarray(out.response_mask_BN, np.float64), adv_B, out
+  return np.asarray(out.response_mask_BY, np.float64), adv_B, out
 
 
 # On the first, on-policy step the ratio is 1 (up to the sampler's rounding), so the policy loss
@@ -124,9 +124,9 @@ def _mask_and_adv(advantage_fn, **kwargs):
 
 def test_entropy_adv_shapes_the_advantages_by_token_entropy():
   mask, adv_B, out = _mask_and_adv(advantages_lib.grpo_advantages, ddof=1)
-  adv_BN = adv_B[:, None] + np.minimum(0.4 * np.asarray(out.entropy_BN), np.abs(adv_B)[:, None] / 2)
+  adv_BY = adv_B[:, None] + np.minimum(0.4 * np.asarray(out.entropy_BY), np.abs(adv_B)[:, None] / 2)
   _, _, _, metrics = _run(method="entropy_adv")
-  assert metrics["pg_loss"] == pytest.approx(-np.sum(mask * adv_BN) / mask.sum(), rel=1e-4)
+  assert metrics["pg_loss"] == pytest.approx(-np.sum(mask * adv_BY) / mask.sum(), rel=1e-4)
   _, _, _, grpo = _run()
   assert grpo["pg_loss"] == pytest.approx(-np.sum(mask * adv_B[:, None]) / mask.sum(), abs=1e-5)
   assert metrics["pg_loss"] < grpo["pg_loss"]  # the bonus is never negative
@@ -155,7 +155,7 @@ def test_dual_clip_caps_the_loss_of_negative_tokens_with_a_large_ratio():
   neg_B = adv_B < 0
 
   def stale(out):
-    return out.replace(policy_logp_BN=out.policy_logp_BN - 2.0 * neg_B[:, None])
+    return out.replace(policy_logp_BY=out.policy_logp_BY - 2.0 * neg_B[:, None])
 
   _, _, _, plain = _run(rollout_fn=stale, eps_high=0.28)
   _, _, _, dual = _run(rollout_fn=stale, eps_high=0.28, dual_clip_c=3.0)
@@ -300,7 +300,7 @@ def test_remat_policy_gives_the_same_update_with_chunked_scoring_and_accumulatio
   overrides = dict(mini_batches=2, micro_batches=2)
   _, ref_params, _, ref = _run(**overrides)
   config = default_config.get_config("smoke")
-  config.rollout.prompts_per_step, config.rollout.group_size = P, G
+  config.rollout.prompts_per_step, config.rollout.group_size = Q, G
   with config.rl.unlocked():
     config.rl.update(overrides)
   hp = rl_step.RLHyperParams.from_config(config)
@@ -335,10 +335,10 @@ def _extra_padding(out, columns=3):
       [pad.astype(out.prompt_mask_BP.dtype), out.prompt_mask_BP], 1
     ),
   }
-  for name in ("response_tokens_BN", "response_mask_BN", "sample_logp_BN", "policy_logp_BN"):
+  for name in ("response_tokens_BY", "response_mask_BY", "sample_logp_BY", "policy_logp_BY"):
     x = getattr(out, name)
     fields[name] = jnp.concatenate([x, pad.astype(x.dtype)], 1)
-  for name in ("entropy_BN", "sample_entropy_BN"):
+  for name in ("entropy_BY", "sample_entropy_BY"):
     fields[name] = jnp.concatenate([getattr(out, name), pad.astype(jnp.float32) + 0.7], 1)
   return out.replace(**fields)
 
@@ -347,11 +347,11 @@ def test_trim_padding_drops_only_columns_no_row_uses():
   _, _, out, _ = _rollout()
   padded = _extra_padding(out)
   trimmed = sampling.trim_padding(padded, bucket=1)
-  for name in ("prompt_tokens_BP", "prompt_mask_BP", "response_tokens_BN", "entropy_BN"):
+  for name in ("prompt_tokens_BP", "prompt_mask_BP", "response_tokens_BY", "entropy_BY"):
     np.testing.assert_array_equal(getattr(trimmed, name), getattr(out, name), err_msg=name)
   bucketed = sampling.trim_padding(padded, bucket=4)
   # 6 real prompt columns -> 8; 8 response columns stay 8 (a row runs to max_new_tokens).
-  assert bucketed.prompt_tokens_BP.shape[1] == 8 and bucketed.response_tokens_BN.shape[1] == N
+  assert bucketed.prompt_tokens_BP.shape[1] == 8 and bucketed.response_tokens_BY.shape[1] == Y
   assert sampling.trim_padding(out, bucket=1) is out  # nothing to trim
 
 

@@ -53,16 +53,16 @@ def modules():
 
 
 def test_table_has_the_letters_of_the_package():
-  assert table_letters(jax_rlvr.__doc__) == set("QGBPNTSVDFLAKEHMURCJ")
+  assert table_letters(jax_rlvr.__doc__) == set("QGBPYTSVDFLAKEHMURCJ")
 
 
 def test_table_rejects_a_letter_defined_twice():
-  doc = "Shape letters\n\n  B  rows\n  N  response tokens\n  N  prompts\n"
+  doc = "Shape letters\n\n  B  rows\n  Y  response tokens\n  Y  prompts\n"
   try:
     table_letters(doc)
   except AssertionError:
     return
-  raise AssertionError("a table with N twice was accepted")
+  raise AssertionError("a table with Y twice was accepted")
 
 
 def test_shape_line_and_suffixes_parse():

@@ -1,14 +1,14 @@
 """What jax measures: the machine's f32 matmul peak and read bandwidth, jax_rlvr sampling, the GRPO
 update and a plain fwd + bwd + AdamW step.
 
-Sampling forces every row to N new tokens (temperature 1, no truncation, EOS disabled). The GRPO
+Sampling forces every row to Y new tokens (temperature 1, no truncation, EOS disabled). The GRPO
 update is `rl_step.update_on_rollout`, jitted and donated as train.py does; the plain step is a
 jitted, donated fwd + bwd + optax.adamw on the next-token NLL, the same work as the PyTorch peer's
 (torch_side.py). Records carry achieved GFLOP/s: 2·params·tokens for sampling, 6·params·tokens for
 a training step.
 
 Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, Q prompts, P prompt tokens,
-N new tokens, R training rows, T training tokens per row, V.
+Y new tokens, R training rows, T training tokens per row, V.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def read_bandwidth(timer: Timer, megabytes: int = 512, calls: int = 4) -> dict:
 
 
 def jax_sample(policy: Policy, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
-  """New tokens / s of `sampling.generate` (prefill + KV-cache decode), every row forced to N."""
+  """New tokens / s of `sampling.generate` (prefill + KV-cache decode), every row forced to Y."""
   graphdef, params = nnx.split(policy)
   prompts_BP = jnp.asarray(prompts_BP, jnp.int32)
   mask_BP = jnp.ones_like(prompts_BP)
@@ -136,7 +136,7 @@ def jax_grpo_update(
   graphdef, params = nnx.split(policy)
   params = jax.tree.map(jnp.copy, params)  # donated below; the policy keeps its own
   hp = rl_step.RLHyperParams.from_config(rl_config)
-  rows = rollout.response_tokens_BN.shape[0]
+  rows = rollout.response_tokens_BY.shape[0]
   rewards_B = jnp.asarray(np.arange(rows) % 2 == 0, jnp.float32)
   # train.py's RL optimiser (clipping + AdamW); warm-up 1 makes every call a full step.
   optimizer = train_state.make_optimizer(rl_config.optim.learning_rate, 1, rl_config.optim)
@@ -153,7 +153,7 @@ def jax_grpo_update(
 
   run()
   timing = timer(run)
-  length = rollout.prompt_tokens_BP.shape[1] + rollout.response_tokens_BN.shape[1]
+  length = rollout.prompt_tokens_BP.shape[1] + rollout.response_tokens_BY.shape[1]
   return record(
     timing,
     tokens=rows * length,

@@ -1,14 +1,14 @@
 """`compare`: jax_rlvr and its peers in one run on one machine, on the same weights and inputs.
 
 The f32 matmul peak and read bandwidth (jax), jax_rlvr sampling vs transformers `generate` at
-several batch sizes (N forced new tokens, temperature 1, no truncation, EOS disabled on both
+several batch sizes (Y forced new tokens, temperature 1, no truncation, EOS disabled on both
 sides), and on the same R × T tokens the jax_rlvr GRPO update and a plain jax fwd + bwd + AdamW
 step vs a PyTorch fwd + bwd + `torch.optim.AdamW` step. Both peers load one HF checkpoint
 directory; without one, random weights of a preset are written to a temporary directory first.
 Each record carries its share of the measured matmul peak, and each sampling record its share of
 the sampling roofline.
 
-Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, P prompt tokens, N new
+Shape letters (as in jax_rlvr/__init__.py): B rows sampled in parallel, P prompt tokens, Y new
 tokens, R training rows, T training tokens per row.
 """
 
@@ -194,7 +194,7 @@ def _training_steps(
   config.rollout.group_size = train_rows
   yield jax_side.jax_grpo_update(policy, rollout, config, timer)
   tokens_RT = np.concatenate(
-    [np.asarray(rollout.prompt_tokens_BP), np.asarray(rollout.response_tokens_BN)], axis=1
+    [np.asarray(rollout.prompt_tokens_BP), np.asarray(rollout.response_tokens_BY)], axis=1
   )
   yield jax_side.jax_train_step(policy, tokens_RT, timer)
   if hf_model is not None:

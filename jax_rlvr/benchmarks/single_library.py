@@ -1,6 +1,6 @@
 """jax_rlvr alone on random weights of a preset: `scripts/benchmark.py sample` and `update`.
 
-The measurements are jax_side's (sampling with every row forced to N new tokens; the GRPO update
+The measurements are jax_side's (sampling with every row forced to Y new tokens; the GRPO update
 jitted and donated as train.py does), timed by timing.time_repeats. Each record adds the model,
 its parameter count and the device, and for the update the rl.* settings it ran with.
 

@@ -22,7 +22,7 @@ TORCH = "torch"
 
 def hf_sample(model, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
   """New tokens / s of transformers `generate` at temperature 1 (no top-k / top-p) on a
-  `load_hf_model` model (no EOS: every row gets N tokens)."""
+  `load_hf_model` model (no EOS: every row gets Y tokens)."""
   import torch
 
   ids_BP = torch.as_tensor(prompts_BP, dtype=torch.long)

@@ -45,7 +45,7 @@ MANIFEST = "manifest.json"
 
 
 def embed_prompts(policy, tokenizer, prompts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
-  """Mean-pooled final hidden states [N, D] float32 of the raw prompts (BOS included if any).
+  """Mean-pooled final hidden states [Q, D] float32 of the raw prompts (BOS included if any).
 
   Every batch is padded to the same [batch_size, L] shape (L: the longest prompt, rounded up to a
   multiple of 64), so the forward pass compiles once.
@@ -74,7 +74,7 @@ def _mean_pooled(graphdef, params, tokens_BT, mask_BT):
 
 
 def kmeans_labels(embeddings_QD: np.ndarray, *, k: int, seed: int) -> np.ndarray:
-  """K-means cluster labels [N] int (scikit-learn, k-means++ init, one run, seeded)."""
+  """K-means cluster labels [Q] int (scikit-learn, k-means++ init, one run, seeded)."""
   from sklearn.cluster import KMeans
 
   if not 1 <= k <= len(embeddings_QD):

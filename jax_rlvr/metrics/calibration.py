@@ -1,8 +1,8 @@
 """Log-prob confidence of sampled responses and its calibration against correctness.
 
-Shape letters (as in jax_rlvr/__init__.py): B responses, N response tokens.
+Shape letters (as in jax_rlvr/__init__.py): B responses, Y response tokens.
 
-`logprobs_BN` are the sampled tokens' log-probs log π(y_t | x, y_<t) (float, from the scorer);
+`logprobs_BY` are the sampled tokens' log-probs log π(y_t | x, y_<t) (float, from the scorer);
 masks are 0/1 or bool. Per-bin arrays have `num_bins` entries.
 
 Confidence of a response = exp(mean token log-prob) over a set of its tokens: over all response
@@ -23,49 +23,49 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 
-def mean_logprob_confidence(logprobs_BN, mask_BN) -> np.ndarray:
+def mean_logprob_confidence(logprobs_BY, mask_BY) -> np.ndarray:
   """[B] exp(Σ_t mask·logprob / Σ_t mask); NaN for rows whose mask is empty."""
-  logprobs_BN = np.asarray(logprobs_BN, np.float64)
-  mask_BN = np.asarray(mask_BN, np.float64)
-  if logprobs_BN.shape != mask_BN.shape or logprobs_BN.ndim != 2:
-    raise ValueError(f"Need equal [B, N] shapes, got {logprobs_BN.shape} and {mask_BN.shape}.")
-  count_B = mask_BN.sum(axis=1)
+  logprobs_BY = np.asarray(logprobs_BY, np.float64)
+  mask_BY = np.asarray(mask_BY, np.float64)
+  if logprobs_BY.shape != mask_BY.shape or logprobs_BY.ndim != 2:
+    raise ValueError(f"Need equal [B, Y] shapes, got {logprobs_BY.shape} and {mask_BY.shape}.")
+  count_B = mask_BY.sum(axis=1)
   # where= leaves masked-out entries out, so -inf log-probs on padding cannot poison the sum.
-  total_B = np.sum(logprobs_BN, axis=1, where=mask_BN > 0)
+  total_B = np.sum(logprobs_BY, axis=1, where=mask_BY > 0)
   with np.errstate(divide="ignore", invalid="ignore"):
     mean_B = np.where(count_B > 0, total_B / np.maximum(count_B, 1), np.nan)
   return np.exp(mean_B)
 
 
-def response_confidences(logprobs_BN, response_mask_BN, answer_mask_BN) -> dict[str, np.ndarray]:
+def response_confidences(logprobs_BY, response_mask_BY, answer_mask_BY) -> dict[str, np.ndarray]:
   """{"response": [B] confidence over response tokens, "answer": [B] over final-answer tokens}.
 
   The answer mask is intersected with the response mask; rows without answer tokens get NaN.
   """
-  response_mask_BN = np.asarray(response_mask_BN) > 0
-  answer_mask_BN = (np.asarray(answer_mask_BN) > 0) & response_mask_BN
+  response_mask_BY = np.asarray(response_mask_BY) > 0
+  answer_mask_BY = (np.asarray(answer_mask_BY) > 0) & response_mask_BY
   return {
-    "response": mean_logprob_confidence(logprobs_BN, response_mask_BN),
-    "answer": mean_logprob_confidence(logprobs_BN, answer_mask_BN),
+    "response": mean_logprob_confidence(logprobs_BY, response_mask_BY),
+    "answer": mean_logprob_confidence(logprobs_BY, answer_mask_BY),
   }
 
 
-def answer_token_mask(tokens_BN, response_mask_BN, marker_id: int, *, exclude_ids=()) -> np.ndarray:
-  """[B, N] bool: response tokens after the last `marker_id` token, minus `exclude_ids` (e.g. EOS).
+def answer_token_mask(tokens_BY, response_mask_BY, marker_id: int, *, exclude_ids=()) -> np.ndarray:
+  """[B, Y] bool: response tokens after the last `marker_id` token, minus `exclude_ids` (e.g. EOS).
 
   For the arithmetic-chains task with the character tokenizer, marker_id is the id of ">" (the
   answer marker) and the result marks the digits of the final answer. Rows without a marker inside
   the response are all False.
   """
-  tokens_BN = np.asarray(tokens_BN)
-  response_mask_BN = np.asarray(response_mask_BN) > 0
-  num_positions = tokens_BN.shape[1]
-  is_marker_BN = (tokens_BN == marker_id) & response_mask_BN
-  has_marker_B = is_marker_BN.any(axis=1)
-  last_marker_B = num_positions - 1 - np.argmax(is_marker_BN[:, ::-1], axis=1)
-  after_BN = np.arange(num_positions)[None, :] > last_marker_B[:, None]
-  keep_BN = response_mask_BN & after_BN & has_marker_B[:, None]
-  return keep_BN & ~np.isin(tokens_BN, np.asarray(exclude_ids, tokens_BN.dtype))
+  tokens_BY = np.asarray(tokens_BY)
+  response_mask_BY = np.asarray(response_mask_BY) > 0
+  num_positions = tokens_BY.shape[1]
+  is_marker_BY = (tokens_BY == marker_id) & response_mask_BY
+  has_marker_B = is_marker_BY.any(axis=1)
+  last_marker_B = num_positions - 1 - np.argmax(is_marker_BY[:, ::-1], axis=1)
+  after_BY = np.arange(num_positions)[None, :] > last_marker_B[:, None]
+  keep_BY = response_mask_BY & after_BY & has_marker_B[:, None]
+  return keep_BY & ~np.isin(tokens_BY, np.asarray(exclude_ids, tokens_BY.dtype))
 
 
 def _finite(confidences, correct) -> tuple[np.ndarray, np.ndarray]:

@@ -36,9 +36,9 @@ class ModelConfig:
   `param_dtype` is the storage dtype, `dtype` the compute dtype; logits are always float32.
   `remat` rematerialises each block in the backward pass (saves activation memory).
   `attention` is the kernel of the uncached (training and scoring) forward pass: 'xla'
-  (jax.nn.dot_product_attention's XLA kernel, [B, N, T, T] scores in memory), 'cudnn' (its
+  (jax.nn.dot_product_attention's XLA kernel, [B, A, T, T] scores in memory), 'cudnn' (its
   cuDNN flash kernel; GPUs only) or 'chunked' (the XLA kernel on blocks of
-  `attention_chunk_size` queries, rematerialised: [B, N, chunk, T] scores at a time, any
+  `attention_chunk_size` queries, rematerialised: [B, A, chunk, T] scores at a time, any
   backend). Cached prefill and decoding always use 'xla'. Run choices, like `remat`: they do not
   change the parameters.
   """

@@ -11,10 +11,10 @@ initialisation of a large model ever runs.
 
 Layout conversion (HF `nn.Linear` weights are [out, in]; ours are [in, ...out]):
   model.embed_tokens.weight              [V, D]    -> embed [V, D]
-  model.layers.i.self_attn.q_proj.weight [N*H, D]  -> blocks[i].attn.q [D, N, H]
+  model.layers.i.self_attn.q_proj.weight [A*H, D]  -> blocks[i].attn.q [D, A, H]
   model.layers.i.self_attn.k_proj.weight [K*H, D]  -> blocks[i].attn.k [D, K, H]  (v alike)
-  model.layers.i.self_attn.o_proj.weight [D, N*H]  -> blocks[i].attn.o [N, H, D]
-  model.layers.i.self_attn.q_proj.bias   [N*H]     -> blocks[i].attn.q_bias [N, H]  (k, v alike)
+  model.layers.i.self_attn.o_proj.weight [D, A*H]  -> blocks[i].attn.o [A, H, D]
+  model.layers.i.self_attn.q_proj.bias   [A*H]     -> blocks[i].attn.q_bias [A, H]  (k, v alike)
   model.layers.i.input_layernorm.weight  [D]       -> blocks[i].attn_norm.scale
   model.layers.i.post_attention_layernorm.weight   -> blocks[i].mlp_norm.scale
   model.layers.i.mlp.{gate,up}_proj.weight [F, D]  -> blocks[i].mlp.{gate,up} [D, F]
@@ -266,7 +266,7 @@ class _TensorSpec:
     file `f` as little as possible, converted in one host copy (transpose and cast together).
 
     Each file dimension is one or more consecutive dimensions of ours (in reverse order for an
-    [out, in] linear weight), e.g. q_proj's N·H rows are our (N, H). Where only the first of them
+    [out, in] linear weight), e.g. q_proj's A·H rows are our (A, H). Where only the first of them
     is sliced, the block is a contiguous range of the file's dimension and only it is read;
     otherwise that file dimension is read whole and sliced after the reshape.
     """
@@ -305,15 +305,15 @@ class _TensorSpec:
 
 def _tensor_specs(cfg: ModelConfig) -> list[_TensorSpec]:
   D, F, V = cfg.embed_dim, cfg.mlp_dim, cfg.vocab_size
-  N, K, H = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+  A, K, H = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
   specs = [_TensorSpec(("embed",), "model.embed_tokens.weight", (V, D), (V, D), False)]
   for i in range(cfg.num_layers):
     hf, ours = f"model.layers.{i}.", ("blocks", i)
     attn = [
-      ("q", "q_proj", (N * H, D), (D, N, H)),
+      ("q", "q_proj", (A * H, D), (D, A, H)),
       ("k", "k_proj", (K * H, D), (D, K, H)),
       ("v", "v_proj", (K * H, D), (D, K, H)),
-      ("o", "o_proj", (D, N * H), (N, H, D)),
+      ("o", "o_proj", (D, A * H), (A, H, D)),
     ]
     for name, hf_name, hf_shape, shape in attn:
       specs.append(

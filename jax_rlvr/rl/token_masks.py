@@ -99,7 +99,7 @@ def clip_cov_mask(
 ):
   """Clip-Cov token weights (Cui et al. 2025, "The Entropy Mechanism of RL for Reasoning LMs").
 
-  Detaches n = max(1, floor(r · N)) tokens, N the number of response tokens in the batch, drawn
+  Detaches n = max(1, floor(r · n_tok)) tokens, n_tok the response tokens in the batch, drawn
   uniformly without replacement among the candidates: response tokens whose covariance term
   (``token_covariance``) lies strictly inside (cov_lb, cov_ub) and, if ``old_logp_BT`` is given,
   that the PPO clip (ε_low, ε_high) has not already clipped (as in Cui et al.'s code). Fewer
@@ -138,8 +138,8 @@ def clip_cov_mask(
 
 @jax.jit
 def kl_cov_mask(logp_BT, adv, mask_BT, *, kl_ratio=2e-4):
-  """KL-Cov selection (Cui et al. 2025): the top k = max(1, floor(k_ratio · N)) response tokens by
-  covariance term (``token_covariance``), N the number of response tokens. Default k = 2e-4.
+  """KL-Cov selection (Cui et al. 2025): the top k = max(1, floor(k_ratio · n_tok)) response tokens
+  by covariance term (``token_covariance``), n_tok the number of response tokens. Default k = 2e-4.
 
   Args:
     logp_BT: [B, T] log π_θ of the sampled tokens.
@@ -235,7 +235,7 @@ def top_entropy_mask(entropy_BT, mask_BT, *, top_frac=0.2):
   """The 80/20 rule (Wang et al. 2025, "Beyond the 80/20 Rule: High-Entropy Minority Tokens Drive
   Effective RL for LLM Reasoning"): only the top ρ = 20% highest-entropy tokens train.
 
-  Keeps n = max(1, floor(ρ · N)) response tokens of highest entropy in the batch; the others get
+  Keeps n = max(1, floor(ρ · n_tok)) response tokens of highest entropy in the batch; the others get
   weight 0 but stay in the denominator, as in Wang et al.'s objective (normalised by all tokens).
 
   Args:

@@ -11,22 +11,22 @@ from jax_rlvr.models.char_tokenizer import arithmetic_tokenizer
 
 
 def test_mean_logprob_confidence_ignores_padding():
-  logprobs_BN = np.log(np.array([[0.5, 0.5, 1.0], [0.2, 0.8, 0.3], [0.9, 0.9, 0.9]]))
-  logprobs_BN[0, 2] = -np.inf
-  mask_BN = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0]])
-  conf_B = calibration.mean_logprob_confidence(logprobs_BN, mask_BN)
+  logprobs_BY = np.log(np.array([[0.5, 0.5, 1.0], [0.2, 0.8, 0.3], [0.9, 0.9, 0.9]]))
+  logprobs_BY[0, 2] = -np.inf
+  mask_BY = np.array([[1, 1, 0], [1, 1, 0], [0, 0, 0]])
+  conf_B = calibration.mean_logprob_confidence(logprobs_BY, mask_BY)
   # Row 0: the masked -inf is ignored; row 1: geometric mean sqrt(0.2 · 0.8) = 0.4.
   np.testing.assert_allclose(conf_B[:2], [0.5, 0.4], rtol=1e-12)
   assert math.isnan(conf_B[2])
   with pytest.raises(ValueError):
-    calibration.mean_logprob_confidence(logprobs_BN, mask_BN[:, :2])
+    calibration.mean_logprob_confidence(logprobs_BY, mask_BY[:, :2])
 
 
 def test_response_and_answer_confidence():
-  logprobs_BN = np.log(np.array([[0.5, 0.8, 0.2, 0.9], [0.6, 0.6, 0.6, 0.6]]))
-  response_mask_BN = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
-  answer_mask_BN = np.array([[0, 0, 1, 1], [0, 0, 0, 0]])
-  out = calibration.response_confidences(logprobs_BN, response_mask_BN, answer_mask_BN)
+  logprobs_BY = np.log(np.array([[0.5, 0.8, 0.2, 0.9], [0.6, 0.6, 0.6, 0.6]]))
+  response_mask_BY = np.array([[1, 1, 1, 0], [1, 1, 0, 0]])
+  answer_mask_BY = np.array([[0, 0, 1, 1], [0, 0, 0, 0]])
+  out = calibration.response_confidences(logprobs_BY, response_mask_BY, answer_mask_BY)
   np.testing.assert_allclose(out["response"], [0.08 ** (1 / 3), 0.6], rtol=1e-12)
   # Position 3 is outside the response, so only 0.2 counts for the answer of row 0.
   assert out["answer"][0] == pytest.approx(0.2)
@@ -38,17 +38,17 @@ def test_answer_token_mask_on_arithmetic_responses():
   responses = ["23+9=32>32", "1+2=3>5>17", "1+2=3"]
   rows = [tok.encode(r, add_eos=True) for r in responses]
   width = max(map(len, rows)) + 2
-  tokens_BN = np.array([r + [tok.pad_id] * (width - len(r)) for r in rows])
-  response_mask_BN = tokens_BN != tok.pad_id
+  tokens_BY = np.array([r + [tok.pad_id] * (width - len(r)) for r in rows])
+  response_mask_BY = tokens_BY != tok.pad_id
   marker = tok.encode(">")[0]
-  mask_BN = calibration.answer_token_mask(
-    tokens_BN, response_mask_BN, marker, exclude_ids=(tok.eos_id,)
+  mask_BY = calibration.answer_token_mask(
+    tokens_BY, response_mask_BY, marker, exclude_ids=(tok.eos_id,)
   )
-  got = [tok.decode(t[m]) for t, m in zip(tokens_BN, mask_BN, strict=True)]
+  got = [tok.decode(t[m]) for t, m in zip(tokens_BY, mask_BY, strict=True)]
   assert got == ["32", "17", ""]
-  assert mask_BN.sum(axis=1).tolist() == [2, 2, 0]
+  assert mask_BY.sum(axis=1).tolist() == [2, 2, 0]
   # Without excluding EOS, it is part of the span.
-  with_eos = calibration.answer_token_mask(tokens_BN, response_mask_BN, marker)
+  with_eos = calibration.answer_token_mask(tokens_BY, response_mask_BY, marker)
   assert with_eos.sum(axis=1).tolist() == [3, 3, 0]
 
 
