@@ -38,6 +38,7 @@ from jax_rlvr import (
   metric_writer,
   plotting,
   probe,
+  run_summary,
   sampling,
   sharding,
   tasks,
@@ -399,7 +400,7 @@ class Trainer:
       "wall_time_s": time.time() - t_start,
     }
     if not stopped_early and self.is_main:
-      summary.update(self._summarize())
+      summary.update(run_summary.summarize(self.workdir, self.config.eval.k))
       plotting.plot_run(self.workdir)
     return summary
 
@@ -422,34 +423,6 @@ class Trainer:
           f"Non-finite {key}={metrics[key]} at step {step}; stopping before it reaches a "
           "checkpoint. Lower optim.learning_rate (warm-up: warmup.learning_rate) or check the data."
         )
-
-  def _summarize(self) -> dict:
-    """Initial vs final eval accuracy and rollout entropy (first / last 5 GRPO steps)."""
-    rl = [r for r in metric_writer.read_jsonl(writer_path(self.workdir)) if r.get("phase") == "rl"]
-    evals = metric_writer.read_jsonl(os.path.join(self.workdir, "eval.jsonl"))
-    out = {}
-    if evals:
-      k = self.config.eval.k
-      out["initial_accuracy"] = evals[0][f"avg@{k}"]
-      out["final_accuracy"] = evals[-1][f"avg@{k}"]
-    if rl:
-      out["initial_entropy"] = float(np.mean([r["entropy"] for r in rl[:5]]))
-      out["final_entropy"] = float(np.mean([r["entropy"] for r in rl[-5:]]))
-      out["final_pos_weight"] = rl[-1]["pos_weight"]
-      out["host_time_share"] = host_time_share(rl)
-    return out
-
-
-def host_time_share(rl_records: list[dict]) -> float:
-  """Median over GRPO steps of the share of a step's time spent outside the compiled sampler, update
-  and probe: encoding prompts, decoding and grading responses, metrics. The median leaves out the
-  compiling first step and the steps that also evaluate."""
-  shares = [
-    1 - (r["time_generate_s"] + r["time_train_s"] + r.get("time_probe_s", 0.0)) / r["time_step_s"]
-    for r in rl_records
-    if "time_step_s" in r  # absent in metrics written before it was recorded
-  ]
-  return float(np.median(shares)) if shares else float("nan")
 
 
 # Consecutive steps without a learning signal before the loop warns (once per streak).
@@ -475,10 +448,6 @@ def _all_finite(tree) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in floats]))
 
 
-def writer_path(workdir: str) -> str:
-  return os.path.join(workdir, "metrics.jsonl")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs (or resumes) the configured training in `workdir`; returns a short summary dict, also
   written to `workdir`/summary.json (a sweep skips a run whose summary says it finished)."""
@@ -487,29 +456,3 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with open(os.path.join(workdir, "summary.json"), "w") as f:
       json.dump(summary, f, indent=2)
   return summary
-
-
-def format_summary(summary: dict, workdir: str) -> str:
-  """A few lines for the terminal at the end of a run."""
-  if summary.get("stopped_early"):
-    return f"Stopped early at step {summary['step']} (checkpoint saved); rerun to resume."
-  lines = [f"Finished {summary['step']} steps in {summary['wall_time_s'] / 60:.1f} min."]
-  if "initial_accuracy" in summary:
-    lines.append(
-      f"  eval accuracy   {summary['initial_accuracy']:.3f} -> "
-      f"{summary['final_accuracy']:.3f}   (before -> after GRPO)"
-    )
-  if "initial_entropy" in summary:
-    lines.append(
-      f"  token entropy   {summary['initial_entropy']:.3f} -> "
-      f"{summary['final_entropy']:.3f}   (first -> last 5 GRPO steps)"
-    )
-    lines.append(f"  final λ         {summary['final_pos_weight']:.2f}")
-    lines.append(
-      f"  host time       {summary['host_time_share']:.1%} of a GRPO step (median; outside the "
-      "compiled sampler and update)"
-    )
-  lines.append(
-    f"  metrics: {workdir}/metrics.jsonl, eval: {workdir}/eval.jsonl, plots: {workdir}/plots/"
-  )
-  return "\n".join(lines)

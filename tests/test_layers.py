@@ -23,6 +23,7 @@ FLOORS = (
     "jax_rlvr.sharding",
     "jax_rlvr.distributed",
     "jax_rlvr.metric_writer",
+    "jax_rlvr.run_summary",
     "jax_rlvr.checkpointing",
     "jax_rlvr.plotting",
     "jax_rlvr.models",

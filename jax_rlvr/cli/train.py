@@ -28,7 +28,7 @@ def main(argv):
   del argv
   if _CONFIG.value is None:
     raise app.UsageError("Give --config FILE[:arg].")
-  from jax_rlvr import distributed, train
+  from jax_rlvr import distributed, run_summary, train
 
   logging.set_verbosity(logging.WARNING)
   distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
@@ -36,7 +36,7 @@ def main(argv):
   import jax
 
   if jax.process_index() == 0:
-    print(train.format_summary(summary, _WORKDIR.value))
+    print(run_summary.format_summary(summary, _WORKDIR.value))
 
 
 if __name__ == "__main__":
