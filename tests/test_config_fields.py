@@ -58,3 +58,13 @@ def test_a_run_written_under_old_names_reads_in_current_names():
   both = {"rl": {"lambda_step": 0.05, "pos_weight_step": 0.1}}
   with pytest.raises(ValueError, match="both 'rl.lambda_step'"):
     config_fields.with_current_names(both)
+
+
+def test_renamed_fields_map_old_names_to_todays_fields():
+  """Every renamed field exists under its new name only, so the table never points at a field
+  the configs no longer have, and no config keeps an old name."""
+  config = default_config.get_config("smoke")
+  flat = {f"{section}.{k}" for section, sub in config.items() if hasattr(sub, "items") for k in sub}
+  assert set(config_fields.RENAMED_FIELDS.values()) <= flat
+  assert not set(config_fields.RENAMED_FIELDS) & flat
+  assert not [f for f in flat if f.split(".")[-1].startswith("lambda")]
