@@ -73,3 +73,9 @@ def read_jsonl(path: str) -> list[dict]:
       except json.JSONDecodeError:
         continue
   return records
+
+
+def read_rl_records(workdir: str) -> list[dict]:
+  """The GRPO steps' records of a run's metrics.jsonl (`phase` "rl"; the warm-up's left out)."""
+  records = read_jsonl(os.path.join(workdir, "metrics.jsonl"))
+  return [r for r in records if r.get("phase") == "rl"]

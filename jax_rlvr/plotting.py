@@ -59,11 +59,7 @@ def ema(values, alpha: float):
 
 def plot_run(workdir: str) -> list[str]:
   """Writes workdir/plots/<metric>.png and workdir/plots/overview.png; returns the paths."""
-  records = [
-    r
-    for r in metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-    if r.get("phase") == "rl"
-  ]
+  records = metric_writer.read_rl_records(workdir)
   evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
   if not records:
     return []

@@ -13,8 +13,7 @@ from jax_rlvr import metric_writer
 def summarize(workdir: str, eval_k: int) -> dict:
   """Initial vs final eval avg@`eval_k` and rollout entropy (first / last 5 GRPO steps), the
   final λ (pos_weight) and the host time share, from `workdir`'s metrics.jsonl and eval.jsonl."""
-  records = metric_writer.read_jsonl(os.path.join(workdir, "metrics.jsonl"))
-  rl = [r for r in records if r.get("phase") == "rl"]
+  rl = metric_writer.read_rl_records(workdir)
   evals = metric_writer.read_jsonl(os.path.join(workdir, "eval.jsonl"))
   out = {}
   if evals:

@@ -39,8 +39,7 @@ class Results:
     return sweep.run_workdir(self.outdir, name, self.figures)
 
   def rl_records(self, name: str) -> list[dict]:
-    path = os.path.join(self.workdir(name), "metrics.jsonl")
-    return [r for r in metric_writer.read_jsonl(path) if r.get("phase") == "rl"]
+    return metric_writer.read_rl_records(self.workdir(name))
 
   def evals(self, name: str) -> list[dict]:
     return metric_writer.read_jsonl(os.path.join(self.workdir(name), "eval.jsonl"))
