@@ -119,6 +119,11 @@ def base_config() -> ml_collections.ConfigDict:
   c.rl.pos_weight_step = 0.05  # Δ
   c.rl.pi_kp = 1.0  # EntroPIC-style controller gains
   c.rl.pi_ki = 0.1
+  # Which rollout's entropy sets the controllers' output (λ, α, the PI weights) for update k:
+  # "previous" is the paper's Eq. 5 as written (rollout k - 1's, known after update k - 1);
+  # "current" reads rollout k's own entropy, measured before update k (what a veRL trainer holds
+  # after computing old log-probs): one step less lag.
+  c.rl.controller_reads = "previous"
   # Entropy control: none | entropy_bonus | adaptive_entropy | clip_cov | kl_cov | entropy_adv |
   # rand_pos_clip | top_entropy (the 80/20 rule). λ schedule "pi" is the EntroPIC-style controller.
   c.rl.method = "none"

@@ -169,6 +169,7 @@ def _check_rl(c) -> None:
   _one_of(c, "rl.advantage", tuple(advantages.ADVANTAGE_FNS))
   _one_of(c, "rl.loss_agg", losses.AGG_MODES)
   _one_of(c, "rl.pos_weight_schedule", tuple(controllers.POS_WEIGHT_SCHEDULES))
+  _one_of(c, "rl.controller_reads", tuple(controllers.CONTROLLER_READS))
   _one_of(c, "rl.method", METHODS)
   _one_of(c, "rl.kl_estimator", tuple(kl.KL_ESTIMATORS))
   for field in ("eps_low", "eps_high"):

@@ -88,6 +88,7 @@ class RLHyperParams:
   pos_weight_step: float
   pi_kp: float
   pi_ki: float
+  controller_reads: str
   # Entropy-control methods.
   method: str
   entropy_coef: float
@@ -146,14 +147,6 @@ def batch_split_problem(
       "rl.micro_batches or rl.mini_batches, or set rl.share_prompts=False."
     )
   return None
-
-
-def current_weights(c: controllers_lib.Controllers, hp: RLHyperParams):
-  """(pos_weight λ, neg_weight, entropy-bonus α) to use at this step."""
-  pos, neg = controllers_lib.POS_WEIGHT_SCHEDULES[hp.pos_weight_schedule](c, hp)
-  coef_fn = controllers_lib.ENTROPY_COEFS.get(hp.method)
-  coef = jnp.zeros((), jnp.float32) if coef_fn is None else coef_fn(c, hp)
-  return pos, neg, coef
 
 
 def select_tokens(hp: RLHyperParams, key, batch: token_masks.TokenBatch):
@@ -364,7 +357,8 @@ def update_on_rollout(
   """
   adv_B = compute_advantages(rewards_B, hp)
   batch, entropy_BY = _scored_batch(params, ref_params, rollout, adv_B, graphdef=graphdef, hp=hp)
-  weights = current_weights(controllers, hp)
+  rollout_entropy = _masked_mean(entropy_BY, batch["response_mask"])
+  controllers, weights = controllers_lib.advance_controllers(controllers, rollout_entropy, hp)
   if sign_weights is not None:
     weights = (*(jnp.asarray(w, jnp.float32) for w in sign_weights), weights[2])
 
@@ -380,7 +374,6 @@ def update_on_rollout(
   metrics["ratio_max"] = jnp.max(step_metrics["ratio_max"])
   metrics["num_updates"] = jnp.float32(step_rows.shape[0])
   metrics.update(_rollout_metrics(rollout, rewards_B, batch, entropy_BY, weights, hp))
-  controllers = controllers_lib.update_controllers(controllers, metrics["entropy"], hp)
   return params, opt_state, controllers, metrics
 
 

@@ -274,3 +274,33 @@ ENTROPY_COEFS = {
   "entropy_bonus": lambda c, hp: jnp.asarray(hp.entropy_coef, jnp.float32),
   "adaptive_entropy": lambda c, hp: adaptive_entropy_coef(c.entropy_coef),
 }
+
+
+def current_weights(c: Controllers, hp):
+  """(pos_weight λ, neg_weight, entropy-bonus α) that the states `c` give."""
+  pos, neg = POS_WEIGHT_SCHEDULES[hp.pos_weight_schedule](c, hp)
+  coef_fn = ENTROPY_COEFS.get(hp.method)
+  coef = jnp.zeros((), jnp.float32) if coef_fn is None else coef_fn(c, hp)
+  return pos, neg, coef
+
+
+# When an update's weights read the entropy (hp.controller_reads), as fn(c, entropy, hp) ->
+# (controllers after the update, weights for the update); ``entropy`` is H_k, the mean token
+# entropy of the rollout update k trains on.
+#   previous: Eq. 5 as written: update k uses the states left by update k - 1 (so H_{k-1}), then
+#             the states advance with H_k for update k + 1.
+#   current:  the states advance with H_k first and update k uses them; the step-driven stage /
+#             epoch schedules still see update k's index.
+CONTROLLER_READS = {
+  "previous": lambda c, h, hp: (update_controllers(c, h, hp), current_weights(c, hp)),
+  "current": lambda c, h, hp: (
+    (new := update_controllers(c, h, hp)),
+    current_weights(new._replace(rl_step=c.rl_step), hp),
+  ),
+}
+
+
+def advance_controllers(c: Controllers, entropy, hp):
+  """(controllers after update k, (λ, neg_weight, α) for update k) from H_k, the mean token
+  entropy of update k's rollout, as ``hp.controller_reads`` says (CONTROLLER_READS)."""
+  return CONTROLLER_READS[hp.controller_reads](c, entropy, hp)

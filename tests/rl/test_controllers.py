@@ -119,6 +119,41 @@ def test_pos_weight_schedules_and_entropy_coefs_by_name():
   assert float(ctl.ENTROPY_COEFS["adaptive_entropy"](c, hp)) == pytest.approx(0.005)  # α - step
 
 
+def _weights_over(entropies, reads, **hp_fields):
+  """(λ, α) of updates 0.. for the rollout entropies H_0, H_1, ... under controller_reads."""
+  hp = types.SimpleNamespace(
+    **{**vars(_hp()), **hp_fields, "controller_reads": reads, "method": "adaptive_entropy"}
+  )
+  c, out = ctl.init_controllers(hp), []
+  for h in entropies:
+    c, (pos, _, coef) = ctl.advance_controllers(c, h, hp)
+    out.append((round(float(pos), 6), round(float(coef), 6)))
+  return out, c
+
+
+def test_previous_reads_the_last_rollout_and_current_reads_its_own():
+  # δ = 0.2, Δ = 0.1, α step 0.005 from α_0 = 0.01; H above δ for three rollouts, then below.
+  entropies = [0.5, 0.5, 0.5, 0.1, 0.1]
+  previous, c_prev = _weights_over(entropies, "previous", pos_weight_schedule="entropy_guided")
+  current, c_cur = _weights_over(entropies, "current", pos_weight_schedule="entropy_guided")
+  # Eq. 5 as written: update k's λ has seen H_0 .. H_{k-1}; update 0 runs on λ_0.
+  assert [p for p, _ in previous] == [0.0, 0.1, 0.2, 0.3, 0.2]
+  assert [a for _, a in previous] == [0.01, 0.005, 0.0, 0.0, 0.005]
+  # "current": update k has also seen H_k: the same sequence one update earlier.
+  assert [p for p, _ in current] == [0.1, 0.2, 0.3, 0.2, 0.1]
+  assert [a for _, a in current] == [0.005, 0.0, 0.0, 0.005, 0.01]
+  # Both leave the same states after the last update: only the read differs.
+  assert jax.tree.map(float, c_prev) == jax.tree.map(float, c_cur)
+  assert int(c_cur.rl_step) == len(entropies)
+
+
+def test_current_reads_keep_the_step_schedules_on_the_update_index():
+  stage = dict(pos_weight_schedule="stage", total_rl_steps=5)
+  previous, _ = _weights_over([0.5] * 5, "previous", **stage)
+  current, _ = _weights_over([0.5] * 5, "current", **stage)
+  assert [p for p, _ in previous] == [p for p, _ in current] == [0.0, 0.0, 0.0, 0.5, 1.0]
+
+
 # -------------------------------------------------------------------------------------------------
 # Closed loop: a softmax "policy" whose likely token is sampled in 5 positive- and 3
 # negative-advantage responses each step. With λ = 1 the positive updates dominate and the entropy
