@@ -146,7 +146,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.rl.probe_every = 0
 
   c.optim = ml_collections.ConfigDict()
-  c.optim.learning_rate = 1e-3
+  c.optim.learning_rate = 1e-3  # the peak of a cosine schedule
+  # Per optimiser update (jax_rlvr/lr_schedules.py); a GRPO step takes N = mini_batches × epochs
+  # updates. "constant": linear warm-up over warmup_steps updates, then learning_rate;
+  # "cosine": the same warm-up, then a cosine decay to final_lr_fraction × learning_rate on the
+  # run's last update (update num_steps × N).
+  c.optim.schedule = "constant"
+  c.optim.final_lr_fraction = 0.0  # cosine only
   c.optim.warmup_steps = 10
   c.optim.weight_decay = 0.0
   c.optim.b1 = 0.9

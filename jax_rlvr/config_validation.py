@@ -8,7 +8,7 @@ import os
 import jax
 import ml_collections
 
-from jax_rlvr import rl_step, sharding, tasks
+from jax_rlvr import lr_schedules, rl_step, sharding, tasks
 from jax_rlvr.data import local_files, math_builders, reasoning_gym_tasks, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
@@ -59,6 +59,14 @@ def _check_training(c) -> None:
   _check(c.num_steps >= 0, "num_steps", c.num_steps, "use 0 or more GRPO steps.")
   _check(c.warmup.steps >= 0, "warmup.steps", c.warmup.steps, "use 0 or more warm-up steps.")
   _check(c.optim.learning_rate > 0, "optim.learning_rate", c.optim.learning_rate, "use > 0.")
+  _one_of(c, "optim.schedule", tuple(lr_schedules.SCHEDULES))
+  _check(
+    0 <= c.optim.final_lr_fraction <= 1,
+    "optim.final_lr_fraction",
+    c.optim.final_lr_fraction,
+    "the cosine schedule ends at this fraction of optim.learning_rate; use a value in [0, 1].",
+  )
+  _check(c.optim.warmup_steps >= 0, "optim.warmup_steps", c.optim.warmup_steps, "use >= 0.")
   _check(c.optim.grad_clip > 0, "optim.grad_clip", c.optim.grad_clip, "use > 0.")
   _check(c.checkpoint.every >= 0, "checkpoint.every", c.checkpoint.every, "use >= 0.")
 

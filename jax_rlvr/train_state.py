@@ -15,7 +15,7 @@ import optax
 from flax import nnx, struct
 from jax.sharding import Mesh
 
-from jax_rlvr import checkpointing, components, sharding
+from jax_rlvr import checkpointing, components, lr_schedules, sharding
 from jax_rlvr import rl_step as rl_step_lib
 from jax_rlvr.rl import controllers as controllers_lib
 
@@ -36,18 +36,18 @@ class TrainState:
   ref_params: nnx.State | None = None
 
 
-def make_optimizer(learning_rate: float, warmup_steps: int, c: ml_collections.ConfigDict):
-  """AdamW with linear warm-up to a constant rate and global-norm gradient clipping.
-
-  Update k (0-based) uses learning_rate · min(1, (k + 1) / warmup_steps): the first update is
-  already a real step (a schedule starting at 0 would waste it).
-  """
-  warmup = max(warmup_steps, 1)
-  schedule = lambda count: learning_rate * jnp.minimum(1.0, (count + 1.0) / warmup)
+def adamw(schedule: optax.Schedule, c: ml_collections.ConfigDict):
+  """AdamW at the learning rate `schedule(count)` with global-norm gradient clipping (c: the
+  config's optim section)."""
   return optax.chain(
     optax.clip_by_global_norm(c.grad_clip),
     optax.adamw(schedule, b1=c.b1, b2=c.b2, weight_decay=c.weight_decay),
   )
+
+
+def make_optimizer(learning_rate: float, warmup_steps: int, c: ml_collections.ConfigDict):
+  """`adamw` with linear warm-up to a constant rate (lr_schedules.warmup_schedule)."""
+  return adamw(lr_schedules.warmup_schedule(learning_rate, warmup_steps), c)
 
 
 def warmup_optimizer(config: ml_collections.ConfigDict):
@@ -58,8 +58,8 @@ def warmup_optimizer(config: ml_collections.ConfigDict):
 
 
 def rl_optimizer(config: ml_collections.ConfigDict):
-  """The GRPO phase's optimiser (optim.*)."""
-  return make_optimizer(config.optim.learning_rate, config.optim.warmup_steps, config.optim)
+  """The GRPO phase's optimiser (optim.*; its learning rate per update: lr_schedules)."""
+  return adamw(lr_schedules.rl_schedule(config), config.optim)
 
 
 def init_state(

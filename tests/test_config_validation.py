@@ -72,9 +72,11 @@ def test_micro_batches_must_divide_over_the_devices_of_several_processes():
     ("mesh.shape", (8, 1), "one size >= 1"),
     ("eval.batch_prompts", 0, "at least one prompt"),
     ("data.template", "chatml_typo", "choose one of"),
+    ("optim.schedule", "linear", "choose one of ['constant', 'cosine']"),
+    ("optim.final_lr_fraction", 1.5, "use a value in [0, 1]"),
   ],
 )
-def test_mesh_eval_and_template_fields(field, value, message):
+def test_mesh_eval_template_and_optimiser_fields(field, value, message):
   error = _error(_smoke(**{field: value}), num_devices=8)
   assert f"config.{field}=" in error and message in error
 

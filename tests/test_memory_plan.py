@@ -71,18 +71,42 @@ FULL_SCALE = [
 
 @pytest.mark.parametrize("module, preset, expected_params", FULL_SCALE)
 @pytest.mark.parametrize("hardware", sorted(qwen25_math_7b.HARDWARE))
+@pytest.mark.parametrize("variant", ["", ",n4", ",small", ",small,n4"])
 def test_full_scale_configs_validate_and_build_abstractly(
-  module, preset, expected_params, hardware
+  module, preset, expected_params, hardware, variant
 ):
-  config = module.get_config(hardware)
+  config = module.get_config(hardware + variant)
   num_devices = config.hardware.num_devices
-  config_validation.validate_config(config, num_devices=num_devices)
+  # On all of the target's hosts: each must hold whole rows of every micro-batch.
+  config_validation.validate_config(
+    config, num_devices=num_devices, num_processes=config.hardware.num_processes
+  )
   assert sharding.resolve_mesh_shape(config.mesh.shape, num_devices) == tuple(config.mesh.shape)
   assert config.model.preset == preset and config.model.remat
   cfg = memory_plan.model_config(config)
   assert (cfg.dtype, cfg.param_dtype) == ("bfloat16", "float32")
-  assert config.data.max_prompt_len + config.rollout.max_new_tokens <= cfg.max_seq_len
   assert memory_plan.num_params(cfg) == pytest.approx(expected_params, rel=0.01)
+  # Appendix B of the paper, whatever the hardware.
+  assert (config.optim.schedule, config.optim.learning_rate, config.num_steps) == (
+    "cosine",
+    1e-6,
+    400,
+  )
+  assert (config.rollout.temperature, config.rollout.top_p) == (1.0, 1.0)
+  assert (config.rl.mini_batches, config.rl.epochs) == ((4, 1) if "n4" in variant else (1, 1))
+  rows = config.rollout.prompts_per_step * config.rollout.group_size
+  positions = config.data.max_prompt_len + config.rollout.max_new_tokens
+  if "small" in variant:
+    assert (rows, positions) == (128, cfg.max_seq_len)  # the memory plan's measured shapes
+  else:
+    assert (config.rollout.prompts_per_step, config.rollout.group_size) == (256, 16)
+    assert config.rollout.max_new_tokens == 4096
+    # The paper's 4096 new tokens pass the checkpoint's 4096 positions (the config says so).
+    assert positions == 1024 + 4096 > cfg.max_seq_len
+  # N = 4 keeps the rows of a micro-batch (the memory of the update) of N = 1.
+  n1 = module.get_config(hardware + variant.replace(",n4", ""))
+  per_micro = lambda c: rows // (c.rl.mini_batches * c.rl.micro_batches)
+  assert per_micro(config) == per_micro(n1) or config.rl.micro_batches == 1
 
 
 def test_full_scale_params_shard_over_the_mesh_without_allocating():
@@ -105,3 +129,5 @@ def test_smoke_variants_validate_on_one_device():
     assert config.model.preset == "tiny" and config.data.task == "arithmetic"
   with pytest.raises(ValueError, match="hardware"):
     qwen25_math_7b.get_config("v3-8")
+  with pytest.raises(ValueError, match=r"variants \['n4', 'small'\]"):
+    qwen25_math_7b.get_config("v5p-64,n8")

@@ -54,7 +54,11 @@ def test_every_paper_config_loads_and_validates(scale):
   assert EXPECTED_RUNS | diversity == set(runs)
   for name in runs:
     config = figures.run_config(name, scale, smoke=False)
-    config_validation.validate_config(config, num_devices=base.num_devices(config))
+    # The full scale's hosts too: each host must hold whole rows of every micro-batch.
+    processes = config.hardware.num_processes if scale == "full" else None
+    config_validation.validate_config(
+      config, num_devices=base.num_devices(config), num_processes=processes
+    )
     rl_step.RLHyperParams.from_config(config)  # every rl field reaches the update by name
     if scale == "full":
       assert config.model.preset == "qwen2.5-math-7b"

@@ -48,6 +48,14 @@ REAL_OFFPOLICY_DELTA = 0.55
 FULL_HARDWARE = "v5p-64"
 
 
+def full_micro_batches(n: int) -> int:
+  """rl.micro_batches of a full-scale run at N = n mini-batches: the N = 1 micro-batch rows kept
+  (configs/qwen25_math_7b.py's U on FULL_HARDWARE, over n)."""
+  from configs import qwen25_math_7b
+
+  return qwen25_math_7b.MICRO_BATCHES[FULL_HARDWARE] // n
+
+
 def toy_config() -> ml_collections.ConfigDict:
   c = common.base_config()
   # The embedded default's 1e-3 is too large for one-sign ablations: with it, "Adv ≤ 0 only"
@@ -87,7 +95,7 @@ def full_config() -> ml_collections.ConfigDict:
   c.eval.pass_ks = (1, 8, 64)
   c.eval.temperature = 1.0
   c.eval.top_p = 1.0
-  c.eval.batch_prompts = 2  # 2 × 64 = 128 rows, the rollout's sampler shape
+  c.eval.batch_prompts = 2  # 2 × 64 = 128 rows, as the 7B config's 16 × 8 eval batches
   c.eval.diversity_unit = "word"
   c.eval.answer_marker = ""
   c.eval.ood_num_prompts = 0

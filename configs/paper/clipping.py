@@ -16,8 +16,13 @@ Clip-Tighter mitigates.
 from configs.paper import base
 
 N = 4  # rl.mini_batches of every clipping run
-# The real scale's 64 rows split into N = 4 mini-batches of 16: one pass each, no accumulation.
-OFF_POLICY = {"rl.mini_batches": N, "real/rl.micro_batches": 1}
+# The real scale's 64 rows split into N = 4 mini-batches of 16: one pass each, no accumulation;
+# the full scale's micro-batches keep their N = 1 rows.
+OFF_POLICY = {
+  "rl.mini_batches": N,
+  "real/rl.micro_batches": 1,
+  "full/rl.micro_batches": base.full_micro_batches(N),
+}
 SWEEP = {
   "clip_higher": {**OFF_POLICY, "rl.eps_high": 0.28},  # ε_high 0.2 -> 0.28
   "clip_lower": {**OFF_POLICY, "rl.eps_low": 0.28},  # ε_low 0.2 -> 0.28

@@ -10,9 +10,15 @@ Expected (paper): more updates amplify the entropy trend, raise training reward 
 
 from configs.paper import base
 
-# At the real scale each of the N mini-batches of 64 / N rows is one pass (64 / 4 = 16 rows).
+# At the real scale each of the N mini-batches of 64 / N rows is one pass (64 / 4 = 16 rows); at
+# the full scale the micro-batches keep their N = 1 rows.
 SWEEP = {
-  f"offpolicy_n{n}": {"rl.mini_batches": n, "real/rl.micro_batches": 4 // n} for n in (1, 2, 4)
+  f"offpolicy_n{n}": {
+    "rl.mini_batches": n,
+    "real/rl.micro_batches": 4 // n,
+    "full/rl.micro_batches": base.full_micro_batches(n),
+  }
+  for n in (1, 2, 4)
 }
 
 
