@@ -26,7 +26,7 @@ device of the batch axes on v5p-64, v4-64 and h100x8: the most for which the `sm
 by rows × (prompt + response) tokens, stays under ~75% of HBM. Whether the paper's batch fits is
 decided by scripts/memory_plan.py (not compiled at this size). The one-pass sampler's KV cache is
 4096 × 5120 positions × 28 layers × 2 × 2 kv heads × 128 × 2 bytes ≈ 560 GiB: ~17.5 GiB per chip on
-32 chips, ~70 GiB per GPU on h100x8.
+32 chips, ~70 GiB of an H100's 80 GB on h100x8 (before parameters and activations).
 
 Status: not run here (no accelerators).
 Time (an estimate, not measured): roughly a fifth of 7B's per step (1.54e9 vs 7.6e9 parameters).

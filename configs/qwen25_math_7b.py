@@ -75,8 +75,8 @@ response) tokens, stays under ~75% of HBM; on v4-64 even one row per device scal
 TPU compiler's plan of `small`, about half the CPU one, scales to ~51%). Gradient accumulation
 leaves N and the update unchanged (rl.mini_batches > 1 would change N). The sampler generates all
 4096 rows in one pass, and its KV cache alone is 4096 rows × 5120 positions × 28 layers × 2 × 4 kv
-heads × 128 × 2 bytes ≈ 1120 GiB: ~35 GiB per chip on 32 chips, ~140 GiB per GPU on h100x8, which
-does not fit there.
+heads × 128 × 2 bytes ≈ 1120 GiB: ~35 GiB per chip on 32 chips, more than a v4 chip's 32 GiB, and
+~140 GiB per GPU on h100x8; of the three targets only v5p-64 can hold it.
 
 Status: not run here (no accelerators).
 Time (an estimate, not measured): the update's arithmetic (forward, backward with remat and the
