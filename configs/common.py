@@ -81,6 +81,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.rollout.temperature = 1.0
   c.rollout.top_p = 1.0
   c.rollout.top_k = 0
+  # The rollout engine (jax_rlvr/rollout/engines.py), for training, eval and the probe: "static"
+  # decodes the whole batch at once until its longest row ends (simple; small batches);
+  # "continuous" decodes rollout.slots sequences at once over a paged KV cache of
+  # rollout.num_pages pages of rollout.page_size tokens, refilling a slot as soon as its request
+  # ends (large batches of ragged lengths). Both give the same tokens.
+  c.rollout.engine = "static"
+  c.rollout.slots = 0  # S (continuous); 0 = every row of a rollout batch (Q·G)
+  c.rollout.page_size = 16  # tokens per KV page (continuous)
+  c.rollout.num_pages = 0  # KV pages (continuous); 0 = enough that no request waits for pages
 
   c.rl = ml_collections.ConfigDict()
   c.rl.advantage = "grpo"  # grpo | dr_grpo | rloo

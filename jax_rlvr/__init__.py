@@ -27,6 +27,9 @@ rl.epochs).
   C  chunk length: the rows or tokens of one chunk; in sampling, the candidate tokens left after
      top-k / top-p
   J  number of chunks: scoring's chunks, policy's attention blocks
+  X  pages in a paged KV cache's pool
+  Z  tokens per KV page (rollout.page_size)
+  W  pages in one decode slot's page table
 """
 
 __version__ = "0.1.0"

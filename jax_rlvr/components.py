@@ -11,10 +11,11 @@ import jax
 import ml_collections
 from flax import nnx
 
-from jax_rlvr import distributed, sampling, sharding
+from jax_rlvr import distributed, sharding
 from jax_rlvr.data import diversity_subsets, pipeline
 from jax_rlvr.models import Policy, Tokenizer, get_preset, load_hf_checkpoint, load_tokenizer
 from jax_rlvr.models.gguf_import import resolve_model_path
+from jax_rlvr.rollout import sampling
 from jax_rlvr.tasks import Task, build_task
 
 

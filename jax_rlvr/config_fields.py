@@ -1,8 +1,8 @@
 """Dotted-name overrides of a config: {"rl.eps_high": 0.28} sets config.rl.eps_high.
 
 The one walk behind the sweeps of configs/paper/, `scripts/reproduce.py --set`, the fault drill's
-config and the tests' small configs; and the table of renamed fields, by which a run's config.json
-written under an old name reads in today's names.
+config and the tests' small configs; and the tables of renamed and added fields, by which a run's
+config.json written under old names, or before a field existed, reads as today's config.
 """
 
 from __future__ import annotations
@@ -20,6 +20,32 @@ RENAMED_FIELDS = {
   "rl.lambda_epochs": "rl.pos_weight_epochs",
   "rl.lambda_step": "rl.pos_weight_step",
 }
+
+
+# Fields added after runs were written, dotted name -> the value that gives what such a run did.
+ADDED_FIELDS = {
+  "rl.controller_reads": "previous",
+  "optim.schedule": "constant",
+  "optim.final_lr_fraction": 0.0,
+  "rollout.engine": "static",
+  "rollout.slots": 0,
+  "rollout.page_size": 16,
+  "rollout.num_pages": 0,
+}
+
+
+def with_added_fields(tree: dict) -> dict:
+  """A copy of a config as nested dicts (a run's config.json) with every field of ADDED_FIELDS
+  it lacks, at the value that reproduces the run."""
+  out = {k: with_added_fields(v) if isinstance(v, dict) else v for k, v in tree.items()}
+  for field, value in ADDED_FIELDS.items():
+    *path, leaf = field.split(".")
+    node = out
+    for part in path:
+      node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict):
+      node.setdefault(leaf, value)
+  return out
 
 
 def with_current_names(tree: dict) -> dict:

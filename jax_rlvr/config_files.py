@@ -145,8 +145,9 @@ def DEFINE_config_file(
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples and
-  renamed fields under their current names (config_fields.RENAMED_FIELDS)."""
+  """The config a run was trained with (`workdir/config.json`), JSON lists back as tuples,
+  renamed fields under their current names (config_fields.RENAMED_FIELDS) and fields added since
+  at the values that reproduce the run (config_fields.ADDED_FIELDS)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     raise FileNotFoundError(
@@ -154,7 +155,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
       "read it with a config file)."
     )
   with open(path) as f:
-    tree = config_fields.with_current_names(json.load(f))
+    tree = config_fields.with_added_fields(config_fields.with_current_names(json.load(f)))
   return ml_collections.ConfigDict(_lists_to_tuples(tree))
 
 

@@ -12,6 +12,7 @@ from jax_rlvr import lr_schedules, rl_step, sharding, tasks
 from jax_rlvr.data import local_files, math_builders, reasoning_gym_tasks, templates
 from jax_rlvr.models import PRESETS, gguf_import
 from jax_rlvr.rl import METHODS, advantages, controllers, kl, losses
+from jax_rlvr.rollout import engines, sampling
 
 
 class ConfigError(ValueError):
@@ -134,6 +135,27 @@ def _check_data(c) -> None:
   )
 
 
+def _check_engine(c) -> None:
+  """The rollout engine's settings, and that one request of the longest prompt and response fits
+  its page pool (for the rollout's G and the eval's k samples), before anything compiles."""
+  r = c.rollout
+  _one_of(c, "rollout.engine", engines.ENGINES)
+  for field, least in (("slots", 0), ("page_size", 1), ("num_pages", 0)):
+    value = r[field]
+    _check(value >= least, f"rollout.{field}", value, f"use an int >= {least}.")
+  if r.engine != "continuous":
+    return
+  engine = engines.from_config(r)
+  for samples in (r.group_size, c.eval.k):
+    config = sampling.SamplingConfig(
+      max_new_tokens=r.max_new_tokens, num_samples=samples, eos_id=()
+    )
+    try:
+      engine.plan(r.prompts_per_step, c.data.max_prompt_len, config)
+    except ValueError as e:
+      raise ConfigError(f"config.rollout.num_pages={r.num_pages!r} is invalid: {e}") from None
+
+
 def _check_rollout(c) -> None:
   r = c.rollout
   _check(
@@ -157,6 +179,7 @@ def _check_rollout(c) -> None:
   )
   _check(0 < r.top_p <= 1, "rollout.top_p", r.top_p, "use a value in (0, 1].")
   _check(r.top_k >= 0, "rollout.top_k", r.top_k, "use 0 (off) or a positive k.")
+  _check_engine(c)
   _one_of(c, "rl.old_logp", ("recompute", "sampler"))
   if c.rl.old_logp == "sampler":
     # The sampler records log-probs of the plain policy (T = 1, untruncated); in bf16 its KV-cache

@@ -33,7 +33,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from jax_rlvr import components, config_validation, sampling, sharding, tasks, train_state
+from jax_rlvr import components, config_validation, sharding, tasks, train_state
 from jax_rlvr.data import batching
 from jax_rlvr.data.tasks import arithmetic
 from jax_rlvr.metrics import (
@@ -48,6 +48,7 @@ from jax_rlvr.metrics import (
   summarize_correctness,
 )
 from jax_rlvr.models import scoring
+from jax_rlvr.rollout import engines
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -130,6 +131,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   sampling_config = components.sampling_config(
     config, eos_ids=tokenizer.eos_ids, pad_id=tokenizer.pad_id, evaluation=True
   )
+  engine = engines.from_config(config.rollout)
   prompts = list(records["prompt"])[: c.num_prompts]
   answers = list(records["answer"])[: c.num_prompts]
   mesh = jax.tree.leaves(params)[0].sharding.mesh
@@ -139,7 +141,7 @@ def evaluate_policy(graphdef, params, records, tokenizer, task, config, *, key) 
   use_marker = c.answer_marker and config.tokenizer.kind == "char"
   marker = tokenizer.encode(c.answer_marker) if use_marker else []
   for start, chunk, _, tokens, mask in _prompt_batches(prompts, tokenizer, config, mesh):
-    out = sampling.generate(
+    out = engine.generate(
       graphdef, params, tokens, mask, jax.random.fold_in(key, start), sampling_config
     )
     out = sharding.global_to_host(out)

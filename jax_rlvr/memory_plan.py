@@ -9,7 +9,7 @@ sharding):
 
   rl_update  `rl_step.update_on_rollout` (old log-probs, mini_batches × epochs gradient steps,
              controllers) with the parameters, optimiser state and controllers donated;
-  generate   `sampling.generate` (prefill + KV-cache decode loop) for Q prompts × G samples.
+  generate   `static.generate` (prefill + KV-cache decode loop) for Q prompts × G samples.
 
 `compiled.memory_analysis()` then gives the per-device sizes of the arguments, outputs,
 temporaries, generated code and aliased (donated) buffers. Arguments (parameters, optimiser state,
@@ -46,10 +46,11 @@ import ml_collections
 import optax
 from flax import nnx
 
-from jax_rlvr import components, rl_step, sampling, sharding, train_state
+from jax_rlvr import components, rl_step, sharding, train_state
 from jax_rlvr.models import Policy, count_params, get_preset
 from jax_rlvr.models.config import ModelConfig
 from jax_rlvr.rl import controllers as controllers_lib
+from jax_rlvr.rollout import sampling, static
 
 GIB = 1024**3
 PROGRAMS = ("rl_update", "generate")
@@ -216,7 +217,7 @@ def _platform(mesh) -> str:
 def compile_generate(
   config: ml_collections.ConfigDict, mesh, num_layers: int | None = None, evaluation=False
 ):
-  """Compiles `sampling.generate` for one rollout batch (with `evaluation`, one eval batch:
+  """Compiles `static.generate` for one rollout batch (with `evaluation`, one eval batch:
   eval.batch_prompts prompts × eval.k samples, replicated as the eval loop passes them); returns
   (compiled, seconds).
 
@@ -239,7 +240,7 @@ def compile_generate(
   prompts = _sds((Q, config.data.max_prompt_len), jnp.int32, layout)
   key = _abstract_key(mesh)
   return _timed_compile(
-    mesh, sampling.generate, graphdef, params, prompts, prompts, key, sampling_config
+    mesh, static.generate, graphdef, params, prompts, prompts, key, sampling_config
   )
 
 

@@ -39,7 +39,6 @@ from jax_rlvr import (
   plotting,
   probe,
   run_summary,
-  sampling,
   sharding,
   tasks,
 )
@@ -48,6 +47,7 @@ from jax_rlvr import train_state as train_state_lib
 from jax_rlvr.data import batching
 from jax_rlvr.models import scoring
 from jax_rlvr.rl import controllers as controllers_lib
+from jax_rlvr.rollout import engines, sampling
 from jax_rlvr.train_state import TrainState
 
 
@@ -128,6 +128,7 @@ class Trainer:
     self.sampling_config = components.sampling_config(
       config, eos_ids=self.tokenizer.eos_ids, pad_id=self.tokenizer.pad_id
     )
+    self.engine = engines.from_config(config.rollout)
     self.initial_state = train_state_lib.init_state(
       config, params, self.warmup_optimizer, self.hp, self.mesh
     )
@@ -234,7 +235,7 @@ class Trainer:
     key = jax.random.fold_in(jax.random.wrap_key_data(state.key), step)
     prompt_tokens, prompt_mask = self.shard_batch((prompt_tokens, prompt_mask))
     t_generate = time.perf_counter()
-    out = sampling.generate(
+    out = self.engine.generate(
       self.graphdef,
       state.params,
       prompt_tokens,

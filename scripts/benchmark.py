@@ -6,8 +6,8 @@ r"""Throughput benchmarks; prints one JSON line per measurement.
   python scripts/benchmark.py compare [--model DIR | packaged:NAME | PRESET] [--batches 1,8,32,64] \
     [--new_tokens 64] [--train_rows 8 --train_len 128] [--repeats 3] [--table PATH]
 
-`sample`: new tokens per second of `jax_rlvr.sampling.generate` (prefill + KV-cache decode loop),
-every row forced to exactly --new_tokens tokens (no EOS), compilation excluded
+`sample`: new tokens per second of `jax_rlvr.rollout.static.generate` (prefill + KV-cache decode
+loop), every row forced to exactly --new_tokens tokens (no EOS), compilation excluded
 (`jax_rlvr.benchmarks.single_library.sample`).
 `update`: seconds per call of the jitted, donated GRPO update (`rl_step.update_on_rollout`:
 advantages, old log-probs unless taken from the sampler, N = --mini_batches gradient steps, each

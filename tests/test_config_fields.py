@@ -55,6 +55,16 @@ def test_a_run_written_under_old_names_reads_in_current_names():
   )
   assert not any(k.startswith("lambda_") for k in rl)
   assert set(default_config.get_config("smoke").rl) <= set(rl)
+  # Fields added since the run read as what it did.
+  assert (rl.controller_reads, config.optim.schedule, config.rollout.engine) == (
+    "previous",
+    "constant",
+    "static",
+  )
+  assert "controller_reads" not in written["rl"]
+  for section, fields in default_config.get_config("smoke").items():
+    if isinstance(fields, dict) or hasattr(fields, "keys"):
+      assert set(fields) <= set(config[section]), section
   both = {"rl": {"lambda_step": 0.05, "pos_weight_step": 0.1}}
   with pytest.raises(ValueError, match="both 'rl.lambda_step'"):
     config_fields.with_current_names(both)

@@ -18,6 +18,7 @@ FLOORS = (
   (
     "jax_rlvr.config_fields",
     "jax_rlvr.config_files",
+    "jax_rlvr.lr_schedules",
     "jax_rlvr.compile_options",
     "jax_rlvr.accelerators",
     "jax_rlvr.sharding",
@@ -32,8 +33,8 @@ FLOORS = (
     "jax_rlvr.rl",
     "jax_rlvr.metrics",
   ),
-  # Jitted programs on a policy: sampling, the GRPO update, the entropy probe.
-  ("jax_rlvr.sampling", "jax_rlvr.rl_step", "jax_rlvr.probe"),
+  # Programs on a policy: the rollout engines, the GRPO update, the entropy probe.
+  ("jax_rlvr.rollout", "jax_rlvr.rl_step", "jax_rlvr.probe"),
   # Run assembly: tasks, config checks, the run's pieces, the train state and its restore.
   ("jax_rlvr.tasks", "jax_rlvr.config_validation", "jax_rlvr.components", "jax_rlvr.train_state"),
   ("jax_rlvr.evaluate",),

@@ -9,9 +9,10 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import probe, rl_step, sampling, train_state
+from jax_rlvr import probe, rl_step, train_state
 from jax_rlvr.models import Policy, get_preset, scoring
 from jax_rlvr.rl import controllers
+from jax_rlvr.rollout import sampling, static
 
 LOGITS = np.array([2.0, 0.5, 0.0, -0.3, -1.0, 0.2], np.float32)
 
@@ -60,7 +61,7 @@ def _greedy_state():
   config = sampling.SamplingConfig(
     max_new_tokens=Y, num_samples=G, eos_id=(), pad_id=0, greedy=True
   )
-  out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
+  out = static.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
   rollout = jax.tree.map(lambda x: x[: Q * G] if x.ndim else x, out)
   heldout = jax.tree.map(lambda x: x[Q * G :] if x.ndim else x, out)
   rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], Q), jnp.float32)

@@ -9,10 +9,11 @@ import pytest
 from flax import nnx
 
 from configs import default as default_config
-from jax_rlvr import config_validation, rl_step, sampling, sharding, train_state
+from jax_rlvr import config_validation, rl_step, sharding, train_state
 from jax_rlvr.models import Policy, get_preset
 from jax_rlvr.rl import advantages as advantages_lib
 from jax_rlvr.rl import controllers as controllers_lib
+from jax_rlvr.rollout import sampling, static
 
 Q, G, P, Y = 4, 4, 6, 8  # prompts, samples per prompt, prompt and response tokens
 
@@ -25,7 +26,7 @@ def _rollout():
   prompts = jax.random.randint(jax.random.key(1), (Q, P), 3, 17)
   mask = jnp.ones((Q, P), jnp.int32).at[0, :2].set(0)
   config = sampling.SamplingConfig(max_new_tokens=Y, num_samples=G, eos_id=2, pad_id=0)
-  out = sampling.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
+  out = static.generate(graphdef, params, prompts, mask, jax.random.key(2), config)
   rewards = jnp.asarray(np.tile([1.0, 0.0, 0.0, 1.0], Q), jnp.float32)
   return graphdef, params, out, rewards
 

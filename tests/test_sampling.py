@@ -1,4 +1,5 @@
-"""Tests of the KV-cache sampler (jax_rlvr.sampling) and the full-forward scorer (scoring)."""
+"""Tests of the static engine (jax_rlvr.rollout.static), the draw (rollout.sampling) and the
+full-forward scorer (scoring)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,11 +8,12 @@ import pytest
 from flax import nnx
 from scipy import stats
 
-from jax_rlvr import sampling
 from jax_rlvr.models.config import get_preset
 from jax_rlvr.models.policy import Policy
 from jax_rlvr.models.scoring import response_logprobs
-from jax_rlvr.sampling import SamplingConfig, generate, sample
+from jax_rlvr.rollout import sampling
+from jax_rlvr.rollout.sampling import SamplingConfig
+from jax_rlvr.rollout.static import generate, sample
 from tests.numerics import assert_f32_close
 
 PROMPT_LENS = (7, 4, 1, 5)

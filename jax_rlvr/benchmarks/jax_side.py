@@ -23,10 +23,11 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jax_rlvr import compile_options, rl_step, sampling, train_state
+from jax_rlvr import compile_options, rl_step, train_state
 from jax_rlvr.benchmarks.timing import Timer, Timing, noise, record
 from jax_rlvr.models import Policy, count_params
 from jax_rlvr.rl import controllers as controllers_lib
+from jax_rlvr.rollout import sampling, static
 
 JAX = "jax_rlvr"
 
@@ -82,14 +83,14 @@ def read_bandwidth(timer: Timer, megabytes: int = 512, calls: int = 4) -> dict:
 
 
 def jax_sample(policy: Policy, prompts_BP: np.ndarray, new_tokens: int, timer: Timer) -> dict:
-  """New tokens / s of `sampling.generate` (prefill + KV-cache decode), every row forced to Y."""
+  """New tokens / s of `static.generate` (prefill + KV-cache decode), every row forced to Y."""
   graphdef, params = nnx.split(policy)
   prompts_BP = jnp.asarray(prompts_BP, jnp.int32)
   mask_BP = jnp.ones_like(prompts_BP)
   key = jax.random.key(0)
   config = sampling.SamplingConfig(max_new_tokens=new_tokens, temperature=1.0, eos_id=())
   start = time.perf_counter()
-  compiled = sampling.generate.lower(graphdef, params, prompts_BP, mask_BP, key, config).compile()
+  compiled = static.generate.lower(graphdef, params, prompts_BP, mask_BP, key, config).compile()
   compile_s = time.perf_counter() - start
   calls = itertools.count()
   produced = []
@@ -119,7 +120,7 @@ def sample_groups(policy: Policy, prompts_QP: np.ndarray, group_size: int, new_t
   graphdef, params = nnx.split(policy)
   prompts_QP = jnp.asarray(prompts_QP, jnp.int32)
   config = sampling.SamplingConfig(max_new_tokens=new_tokens, num_samples=group_size, eos_id=())
-  return sampling.generate(
+  return static.generate(
     graphdef, params, prompts_QP, jnp.ones_like(prompts_QP), jax.random.key(1), config
   )
 

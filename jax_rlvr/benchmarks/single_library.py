@@ -33,7 +33,7 @@ def _random_policy(model: str, seed: int) -> tuple[Policy, dict]:
 def sample(
   model: str, batch: int, prompt_len: int, new_tokens: int, timer: Timer, seed: int = 0
 ) -> dict:
-  """New tokens / s of `sampling.generate` on B random prompts of P tokens (jax_side.jax_sample)."""
+  """New tokens / s of `static.generate` on B random prompts of P tokens (jax_side.jax_sample)."""
   policy, fields = _random_policy(model, seed)
   prompts_BP = np.random.default_rng(seed).integers(0, policy.cfg.vocab_size, (batch, prompt_len))
   return {**jax_side.jax_sample(policy, prompts_BP, new_tokens, timer), **fields}

@@ -124,7 +124,7 @@ def _allowed_keys(key_mask_BS, start, T: int):
   return causal_TS[None] & key_mask_BS[:, None, :]
 
 
-def _decode_attention(q_B1AH, k_BSKH, v_BSKH, key_mask_BS, start):
+def decode_attention(q_B1AH, k_BSKH, v_BSKH, key_mask_BS, start):
   """`_dot_product_attention` for one query a row (T = 1: a decode step), as products and sums.
 
   XLA's CPU dot runs the grouped-query products of one query as B·K tiny [E, H] × [H, S] matrix
@@ -182,10 +182,10 @@ def attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation="xla", 
   (K divides A); key_mask_BS: bool, real keys. Returns [B, T, A, H] in q's dtype.
   implementation: 'xla' or 'cudnn' (jax.nn.dot_product_attention's kernels; 'xla' materialises
   the [B, A, T, S] scores), or 'chunked' (the 'xla' kernel on blocks of `chunk` queries). With
-  one query (T = 1, decoding) all three use `_decode_attention`.
+  one query (T = 1, decoding) all three use `decode_attention`.
   """
   if q_BTAH.shape[1] == 1:
-    return _decode_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start)
+    return decode_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start)
   if implementation == "chunked":
     if q_BTAH.shape[1] <= chunk:
       return _dot_product_attention(q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, "xla")
@@ -232,6 +232,16 @@ class Attention(nnx.Module):
       y = y + getattr(self, f"{name}_bias")[...].astype(y.dtype)
     return sharding.constrain(y, _BTAH if name == "q" else _BSKH)
 
+  def qkv(self, x_BTD, positions_BT):
+    """Rotated queries [B, T, A, H], rotated keys and values [B, T, K, H] of T tokens."""
+    q_BTAH = apply_rope(self._project(x_BTD, "q"), positions_BT, self.cfg)
+    k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, self.cfg)
+    return q_BTAH, k_BTKH, self._project(x_BTD, "v")
+
+  def output(self, out_BTAH):
+    """The heads' outputs [B, T, A, H] projected back to [B, T, D]."""
+    return jnp.einsum("btnh,nhd->btd", out_BTAH, self.o[...].astype(out_BTAH.dtype))
+
   def __call__(self, x_BTD, positions_BT, key_mask_BS, kv_cache=None, write_index=None):
     """Returns (out_BTD, (k_BSKH, v_BSKH)): the output and the keys and values attended to.
 
@@ -240,9 +250,7 @@ class Attention(nnx.Module):
     updated buffers are returned. `key_mask_BS` marks real keys; causality is by slot order.
     """
     cfg = self.cfg
-    q_BTAH = apply_rope(self._project(x_BTD, "q"), positions_BT, cfg)
-    k_BTKH = apply_rope(self._project(x_BTD, "k"), positions_BT, cfg)
-    v_BTKH = self._project(x_BTD, "v")
+    q_BTAH, k_BTKH, v_BTKH = self.qkv(x_BTD, positions_BT)
     if kv_cache is None:
       k_BSKH, v_BSKH, start = k_BTKH, v_BTKH, 0
     else:
@@ -253,13 +261,12 @@ class Attention(nnx.Module):
       k_BSKH, v_BSKH = sharding.constrain(k_BSKH, _BSKH), sharding.constrain(v_BSKH, _BSKH)
       start = write_index
     # Cached prefill and decoding have no backward pass: the plain kernel (decoding, T = 1, is
-    # `_decode_attention`).
+    # `decode_attention`).
     implementation = cfg.attention if kv_cache is None else "xla"
     out_BTAH = attention(
       q_BTAH, k_BSKH, v_BSKH, key_mask_BS, start, implementation, cfg.attention_chunk_size
     )
-    out_BTD = jnp.einsum("btnh,nhd->btd", out_BTAH, self.o[...].astype(out_BTAH.dtype))
-    return out_BTD, (k_BSKH, v_BSKH)
+    return self.output(out_BTAH), (k_BSKH, v_BSKH)
 
 
 class MLP(nnx.Module):
@@ -289,9 +296,12 @@ class Block(nnx.Module):
     attn_out, kv = self.attn(
       self.attn_norm(x_BTD), positions_BT, key_mask_BS, kv_cache, write_index
     )
-    x_BTD = sharding.constrain(x_BTD + attn_out, _BTD)
-    x_BTD = sharding.constrain(x_BTD + self.mlp(self.mlp_norm(x_BTD)), _BTD)
-    return x_BTD, kv
+    return self.after_attention(x_BTD, attn_out), kv
+
+  def after_attention(self, x_BTD, attn_out_BTD):
+    """The block's output from its input and its attention's output (residuals and the MLP)."""
+    x_BTD = sharding.constrain(x_BTD + attn_out_BTD, _BTD)
+    return sharding.constrain(x_BTD + self.mlp(self.mlp_norm(x_BTD)), _BTD)
 
 
 class Policy(nnx.Module):
@@ -308,11 +318,7 @@ class Policy(nnx.Module):
 
   def _run_blocks(self, tokens_BT, positions_BT, key_mask_BS, cache):
     """Returns (h_BTD, cache with the new keys/values written, or None without a cache)."""
-    # The table gathered over fsdp first (in the compute dtype): a lookup into D-sharded rows
-    # would give D-sharded activations that the partitioner can only reshard to rows by
-    # replicating them whole.
-    table_VD = sharding.constrain(self.embed[...].astype(self.cfg.jnp_dtype), ("vocab", None))
-    x_BTD = sharding.constrain(table_VD[tokens_BT], _BTD)
+    x_BTD = self.embed_tokens(tokens_BT)
     new_k, new_v = [], []
     for layer, block in enumerate(self.blocks):
       kv = None if cache is None else (cache.k[layer], cache.v[layer])
@@ -330,6 +336,14 @@ class Policy(nnx.Module):
     if cache is not None:
       cache = cache.replace(k=tuple(new_k), v=tuple(new_v))
     return self.final_norm(x_BTD), cache
+
+  def embed_tokens(self, tokens_BT):
+    """Token embeddings [B, T, D] in the compute dtype."""
+    # The table gathered over fsdp first (in the compute dtype): a lookup into D-sharded rows
+    # would give D-sharded activations that the partitioner can only reshard to rows by
+    # replicating them whole.
+    table_VD = sharding.constrain(self.embed[...].astype(self.cfg.jnp_dtype), ("vocab", None))
+    return sharding.constrain(table_VD[tokens_BT], _BTD)
 
   def hidden_states(self, tokens_BT, *, positions_BT=None, mask_BT=None):
     """Final normalised hidden states [B, T, D] (compute dtype), without a cache."""

@@ -206,7 +206,7 @@ def test_chunked_attention_gradients_equal_the_xla_kernel_with_remat():
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
 @pytest.mark.parametrize("num_kv_heads", [1, 2, 6])
 def test_one_query_attention_equals_the_library_kernel(dtype, num_kv_heads):
-  """T = 1 (`_decode_attention`) against jax.nn.dot_product_attention on the same inputs, with a
+  """T = 1 (`decode_attention`) against jax.nn.dot_product_attention on the same inputs, with a
   left-padded row, a row whose query slot precedes some real keys, and a fully masked row."""
   B, S, A, H = 3, 9, 6, 16
   keys = jax.random.split(jax.random.key(0), 3)
@@ -245,7 +245,7 @@ def test_left_padded_batch_equals_each_prompt_alone():
 
 @pytest.mark.parametrize("attention", ["xla", "chunked"])
 def test_kv_cache_prefill_and_decode_equal_full_forward(attention):
-  # The cached path uses the plain kernel (one query: `_decode_attention`); the full forward
+  # The cached path uses the plain kernel (one query: `decode_attention`); the full forward
   # uses `attention`.
   cfg = CFG.replace(attention=attention, attention_chunk_size=2)
   model = _make(cfg)

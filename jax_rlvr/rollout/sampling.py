@@ -1,16 +1,16 @@
-"""Jitted autoregressive sampling: one prefill over the prompts, then a KV-cache decode loop.
+"""What both rollout engines share: sampling settings, the per-token draw and the output rows.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt (num_samples),
-B = Q·G rows, P prompt tokens, Y response tokens (max_new_tokens), D, V, C candidate tokens after
-top-k / top-p truncation. `generate` takes Q prompts and returns B rows.
+B = Q·G rows, P prompt tokens, Y response tokens (max_new_tokens), V, C candidate tokens after
+top-k / top-p.
 
-Conventions:
-  * Prompts are left-padded (`prompt_mask` is 0 on the left), so every row writes the same cache
-    slot at every step.
-  * With G = num_samples > 1 the prompts are prefilled once and the cache is repeated: output row
-    i * G + g is sample g of prompt i (prompt-major, contiguous groups for GRPO).
+Conventions (both engines, jax_rlvr/rollout/static.py and continuous.py):
+  * Output row r = q·G + g is sample g of prompt q (prompt-major, contiguous groups for GRPO); it
+    is request r, and its randomness is its own: column t is drawn with
+    `fold_in(request_keys(key, r), t)`, so a row's tokens do not depend on which other rows are
+    decoded beside it, in what order, or in which slot.
   * A row stops at its first EOS: the EOS itself is part of the response (mask 1), later tokens are
-    `pad_id` with mask 0. The loop ends when every row has stopped or after Y tokens.
+    `pad_id` with mask 0.
   * The sampling distribution is temperature -> top-k -> top-p: top-p acts on the renormalised
     top-k distribution, and keeps the smallest prefix of the sorted tokens whose mass is >= top_p
     (always at least the most likely token).
@@ -19,14 +19,12 @@ Conventions:
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import jax
 import jax.numpy as jnp
-from flax import nnx, struct
+from flax import struct
 
 from jax_rlvr.models import scoring
-from jax_rlvr.models.policy import KVCache, Policy, positions_from_mask
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -165,9 +163,19 @@ def _take(x_BV, ids_B):
   return jnp.take_along_axis(x_BV, ids_B[:, None], axis=-1)[:, 0]
 
 
-def _choose_tokens(logits_BV, key, config: SamplingConfig):
-  """Returns (tokens_B, sample_logp_B, policy_logp_B, entropy_B, sample_entropy_B) for one
-  position."""
+def request_keys(key, rows_B):
+  """The PRNG key of each request (output row) `rows_B` under the rollout's `key`: [B] keys."""
+  return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, rows_B)
+
+
+def column_keys(keys_B, columns_B):
+  """Each request's key for drawing its response column `columns_B` (int [B])."""
+  return jax.vmap(jax.random.fold_in)(keys_B, columns_B)
+
+
+def choose_tokens(logits_BV, keys_B, config: SamplingConfig):
+  """One position of each row, row b drawn with its own `keys_B[b]`: returns (tokens_B,
+  sample_logp_B, policy_logp_B, entropy_B, sample_entropy_B)."""
   logits_BV = logits_BV.astype(jnp.float32)
   logp_BV = jax.nn.log_softmax(logits_BV, axis=-1)
   entropy_B = scoring.entropy_from_logp(logp_BV)
@@ -183,147 +191,19 @@ def _choose_tokens(logits_BV, key, config: SamplingConfig):
     else:
       cand_logp_BC = jax.nn.log_softmax(cand_logits_BC, axis=-1)
       sample_entropy_B = scoring.entropy_from_logp(cand_logp_BC)
-    choice_B = draw_categorical(key, cand_logp_BC)
+    choice_B = jax.vmap(lambda k, lp_C: draw_categorical(k, lp_C[None])[0])(keys_B, cand_logp_BC)
     sample_logp_B = _take(cand_logp_BC, choice_B)
     tokens_B = choice_B if ids_BC is None else _take(ids_BC, choice_B)
     tokens_B = tokens_B.astype(jnp.int32)
   return tokens_B, sample_logp_B, _take(logp_BV, tokens_B), entropy_B, sample_entropy_B
 
 
-@struct.dataclass
-class _LoopState:
-  step: jax.Array  # next column to fill
-  cache: KVCache
-  logits_BV: jax.Array  # next-token logits for column `step`
-  done_B: jax.Array
-  tokens_BY: jax.Array
-  mask_BY: jax.Array
-  sample_logp_BY: jax.Array
-  policy_logp_BY: jax.Array
-  entropy_BY: jax.Array
-  sample_entropy_BY: jax.Array
-
-
-def _fill_column(state: _LoopState, key, config: SamplingConfig) -> _LoopState:
-  """Samples column `state.step` from `state.logits_BV`; rows already done get pad / zeros."""
-  tokens_B, sample_logp_B, policy_logp_B, entropy_B, sample_entropy_B = _choose_tokens(
-    state.logits_BV, jax.random.fold_in(key, state.step), config
-  )
-  live_B = ~state.done_B
-  tokens_B = jnp.where(live_B, tokens_B, config.pad_id)
-  is_eos_B = jnp.zeros_like(live_B)
+def is_eos(tokens_B, config: SamplingConfig):
+  """bool [B]: the token ends its row."""
+  out_B = jnp.zeros(tokens_B.shape, bool)
   for eos in config.eos_ids:
-    is_eos_B |= tokens_B == eos
-
-  def put(buf_BY, col_B):
-    col_B = jnp.where(live_B, col_B, jnp.zeros_like(col_B))
-    return jax.lax.dynamic_update_slice_in_dim(buf_BY, col_B[:, None], state.step, axis=1)
-
-  return state.replace(
-    done_B=state.done_B | (live_B & is_eos_B),
-    tokens_BY=jax.lax.dynamic_update_slice_in_dim(
-      state.tokens_BY, tokens_B[:, None], state.step, axis=1
-    ),
-    mask_BY=put(state.mask_BY, live_B.astype(jnp.int32)),
-    sample_logp_BY=put(state.sample_logp_BY, sample_logp_B),
-    policy_logp_BY=put(state.policy_logp_BY, policy_logp_B),
-    entropy_BY=put(state.entropy_BY, entropy_B),
-    sample_entropy_BY=put(state.sample_entropy_BY, sample_entropy_B),
-  )
-
-
-@functools.partial(jax.jit, static_argnames=("graphdef", "config"))
-def generate(
-  graphdef: nnx.GraphDef,
-  params: nnx.State,
-  prompt_tokens_QP: jax.Array,
-  prompt_mask_QP: jax.Array,
-  key: jax.Array,
-  config: SamplingConfig,
-) -> SampleOutput:
-  """Samples `config.num_samples` responses per prompt.
-
-  Args:
-    graphdef, params: `graphdef, params = nnx.split(policy)` (the policy's whole state, which is
-      its parameters). `nnx.split(policy, nnx.Param, ...)[:2]` gives the same pair.
-    prompt_tokens_QP: int, Q prompts, left-padded to length P.
-    prompt_mask_QP: 1 for real prompt tokens, 0 for the left padding.
-    key: PRNG key; the same key gives the same samples.
-    config: static `SamplingConfig`.
-
-  Returns:
-    `SampleOutput` with B = Q * num_samples rows, prompt-major.
-  """
-  policy: Policy = nnx.merge(graphdef, params)
-  G, Y = config.num_samples, config.max_new_tokens
-  Q, P = prompt_tokens_QP.shape
-  B = Q * G
-  prompt_tokens_QP = prompt_tokens_QP.astype(jnp.int32)
-  prompt_mask_QP = prompt_mask_QP.astype(jnp.int32)
-
-  # The last sampled token is never fed back, so P + Y - 1 slots suffice.
-  cache = KVCache.init(policy.cfg, Q, P + Y - 1)
-  h_QPD, cache = policy.decode_hidden(
-    prompt_tokens_QP, positions_from_mask(prompt_mask_QP), prompt_mask_QP, cache
-  )
-  logits_QV = policy.logits(h_QPD[:, -1:])[:, 0]
-  prompt_tokens_BP = jnp.repeat(prompt_tokens_QP, G, axis=0)
-  prompt_mask_BP = jnp.repeat(prompt_mask_QP, G, axis=0)
-  prompt_len_B = jnp.sum(prompt_mask_BP, axis=-1)
-
-  zeros_BY = jnp.zeros((B, Y), jnp.float32)
-  state = _LoopState(
-    step=jnp.zeros((), jnp.int32),
-    cache=cache.repeat(G),
-    logits_BV=jnp.repeat(logits_QV, G, axis=0),
-    done_B=jnp.zeros((B,), bool),
-    tokens_BY=jnp.full((B, Y), config.pad_id, jnp.int32),
-    mask_BY=jnp.zeros((B, Y), jnp.int32),
-    sample_logp_BY=zeros_BY,
-    policy_logp_BY=zeros_BY,
-    entropy_BY=zeros_BY,
-    sample_entropy_BY=zeros_BY,
-  )
-  state = _fill_column(state, key, config)
-  state = state.replace(step=state.step + 1)
-
-  def cond(state: _LoopState):
-    return (state.step < Y) & ~jnp.all(state.done_B)
-
-  def body(state: _LoopState):
-    prev_B1 = jax.lax.dynamic_slice_in_dim(state.tokens_BY, state.step - 1, 1, axis=1)
-    positions_B1 = (prompt_len_B + state.step - 1)[:, None]
-    h_B1D, cache = policy.decode_hidden(prev_B1, positions_B1, jnp.ones_like(prev_B1), state.cache)
-    state = state.replace(cache=cache, logits_BV=policy.logits(h_B1D)[:, 0])
-    state = _fill_column(state, key, config)
-    return state.replace(step=state.step + 1)
-
-  state = jax.lax.while_loop(cond, body, state)
-  return SampleOutput(
-    prompt_tokens_BP=prompt_tokens_BP,
-    prompt_mask_BP=prompt_mask_BP,
-    response_tokens_BY=state.tokens_BY,
-    response_mask_BY=state.mask_BY,
-    sample_logp_BY=state.sample_logp_BY,
-    policy_logp_BY=state.policy_logp_BY,
-    entropy_BY=state.entropy_BY,
-    sample_entropy_BY=state.sample_entropy_BY,
-    lengths_B=jnp.sum(state.mask_BY, axis=-1),
-    finished_B=state.done_B,
-    num_steps=state.step,
-  )
-
-
-def sample(
-  policy: Policy,
-  prompt_tokens_QP: jax.Array,
-  prompt_mask_QP: jax.Array,
-  key: jax.Array,
-  config: SamplingConfig,
-) -> SampleOutput:
-  """`generate` on an NNX policy (splits it; see `generate` for the arguments)."""
-  graphdef, params = nnx.split(policy)
-  return generate(graphdef, params, prompt_tokens_QP, prompt_mask_QP, key, config)
+    out_B |= tokens_B == eos
+  return out_B
 
 
 def trim_padding(out: SampleOutput, bucket: int) -> SampleOutput:
