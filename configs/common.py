@@ -90,6 +90,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.rollout.slots = 0  # S (continuous); 0 = every row of a rollout batch (Q·G)
   c.rollout.page_size = 16  # tokens per KV page (continuous)
   c.rollout.num_pages = 0  # KV pages (continuous); 0 = enough that no request waits for pages
+  # The weights' layout while decoding (jax_rlvr/sharding.py DECODE_RULES): "tensor" reshards them
+  # once per rollout to a compute-dtype copy not split over fsdp, so no decode step gathers them
+  # (costs N·bytes(model.dtype)/tensor of HBM per chip); "training" decodes in the FSDP layout.
+  c.rollout.decode_layout = "tensor"
 
   c.rl = ml_collections.ConfigDict()
   c.rl.advantage = "grpo"  # grpo | dr_grpo | rloo

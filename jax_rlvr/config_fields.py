@@ -31,6 +31,7 @@ ADDED_FIELDS = {
   "rollout.slots": 0,
   "rollout.page_size": 16,
   "rollout.num_pages": 0,
+  "rollout.decode_layout": "training",
 }
 
 

@@ -140,6 +140,7 @@ def _check_engine(c) -> None:
   its page pool (for the rollout's G and the eval's k samples), before anything compiles."""
   r = c.rollout
   _one_of(c, "rollout.engine", engines.ENGINES)
+  _one_of(c, "rollout.decode_layout", sharding.DECODE_LAYOUTS)
   for field, least in (("slots", 0), ("page_size", 1), ("num_pages", 0)):
     value = r[field]
     _check(value >= least, f"rollout.{field}", value, f"use an int >= {least}.")

@@ -38,6 +38,7 @@ import dataclasses
 import functools
 import json
 import math
+import re
 import time
 
 import jax
@@ -173,12 +174,12 @@ def _replicated_tree(tree, mesh):
   return jax.tree.map(lambda x: _sds(x.shape, x.dtype, sharding.replicated(mesh)), tree)
 
 
-def _timed_compile(mesh, jitted, *args):
+def _timed_compile(mesh, jitted, *args, **kwargs):
   """Lowers with `mesh` set, as the train loop traces (this turns on the policy's activation
   sharding), and compiles; returns (compiled, seconds)."""
   start = time.perf_counter()
   with jax.set_mesh(mesh):
-    lowered = jitted.lower(*args)
+    lowered = jitted.lower(*args, **kwargs)
   compiled = lowered.compile()
   return compiled, time.perf_counter() - start
 
@@ -240,7 +241,15 @@ def compile_generate(
   prompts = _sds((Q, config.data.max_prompt_len), jnp.int32, layout)
   key = _abstract_key(mesh)
   return _timed_compile(
-    mesh, static.generate, graphdef, params, prompts, prompts, key, sampling_config
+    mesh,
+    static.generate,
+    graphdef,
+    params,
+    prompts,
+    prompts,
+    key,
+    sampling_config,
+    decode_layout=r.decode_layout,
   )
 
 
@@ -282,10 +291,14 @@ def measure_with_cost(
   if program not in _COMPILERS:
     raise ValueError(f"Unknown program {program!r}; choose one of {sorted(_COMPILERS)}.")
   compiled, seconds = _COMPILERS[program](config, mesh, num_layers)
-  analysis = compiled.memory_analysis()
   cost = compiled.cost_analysis()
   cost = (cost[0] if isinstance(cost, list | tuple) else cost) or {}
-  stats = MemoryStats(
+  return _memory_stats(config, mesh, program, num_layers, compiled, seconds), dict(cost)
+
+
+def _memory_stats(config, mesh, program, num_layers, compiled, seconds) -> MemoryStats:
+  analysis = compiled.memory_analysis()
+  return MemoryStats(
     program=program,
     mesh_shape=tuple(mesh.devices.shape),
     num_layers=model_config(config, num_layers).num_layers,
@@ -293,7 +306,6 @@ def measure_with_cost(
     source="measured",
     **{name: int(getattr(analysis, attr)) for name, attr in _FIELDS.items()},
   )
-  return stats, dict(cost)
 
 
 def extrapolate(a: MemoryStats, b: MemoryStats, num_layers: int) -> MemoryStats:
@@ -528,3 +540,124 @@ def tpu_table(records: list[dict], iteration: dict | None = None) -> str:
       f"MFU ≤ {iteration['mfu']:.1%}"
     )
   return "\n".join(lines)
+
+
+# -- all-gathers in the compiled decode loop -------------------------------------------------------
+
+_DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2}
+_DTYPE_BYTES.update({"f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8})
+_HEADER = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) .*\{$")
+_WHILE = re.compile(r"\bwhile\(.*\bbody=%?([\w.\-]+)")
+_ALL_GATHER = re.compile(r"=\s*(.+?)\s+all-gather(-start)?\(")
+_SHAPE = re.compile(r"\b([a-z]+\d*)\[([\d,]*)\]")
+
+
+def _computations(hlo_text: str) -> tuple[dict[str, list[str]], str]:
+  """{computation name: its instruction lines} of an HLO module's text, and the entry's name."""
+  computations, entry, name = {}, None, None
+  for line in hlo_text.splitlines():
+    header = _HEADER.match(line)
+    if header:
+      name = header.group(1)
+      computations[name] = []
+      entry = name if line.startswith("ENTRY") else entry
+    elif line.startswith("}"):
+      name = None
+    elif name is not None:
+      computations[name].append(line)
+  return computations, entry
+
+
+def _called(computations, root: str) -> set[str]:
+  """`root` and every computation it calls, directly or not (fusions, loops, async wrappers)."""
+  seen, todo = set(), [root]
+  while todo:
+    name = todo.pop()
+    if name in seen:
+      continue
+    seen.add(name)
+    for line in computations[name]:
+      todo += [t for t in re.findall(r"[\w.\-]+", line.split("=", 1)[-1]) if t in computations]
+  return seen
+
+
+def _shape_bytes(dtype: str, dims: str) -> int:
+  return _DTYPE_BYTES[dtype] * math.prod(int(d) for d in dims.split(",") if d)
+
+
+def decode_loop_gathers(hlo_text: str) -> list[tuple[tuple[int, ...], int]]:
+  """(shape, bytes) per chip of the output of each all-gather in the decode loop of a compiled
+  sampler's HLO text (`compiled.as_text()`): in the body of the entry computation's largest
+  `while` and every computation it calls. An asynchronous all-gather (start and done) counts
+  once; a variadic one, by its first output's shape and all outputs' bytes."""
+  computations, entry = _computations(hlo_text)
+  bodies = [m.group(1) for line in computations[entry] if (m := _WHILE.search(line))]
+  if not bodies:
+    raise ValueError("No while loop in the program's entry computation.")
+  size = lambda body: sum(len(computations[c]) for c in _called(computations, body))
+  gathers = []
+  for name in _called(computations, max(bodies, key=size)):
+    for line in computations[name]:
+      match = _ALL_GATHER.search(line)
+      if match:
+        shapes = _SHAPE.findall(match.group(1))
+        # all-gather-start's shape is (operands..., results...); all-gather's, its results.
+        results = shapes[len(shapes) // 2 :] if match.group(2) else shapes
+        dims = tuple(int(d) for d in results[0][1].split(",") if d)
+        gathers.append((dims, sum(_shape_bytes(*shape) for shape in results)))
+  return gathers
+
+
+def decode_gathers(config: ml_collections.ConfigDict, mesh, num_layers: int | None = None):
+  """Compiles the rollout sampler (`compile_generate`, in config.rollout.decode_layout) and
+  returns its record: all_gathers in the decode loop's body and gather_bytes (their output bytes
+  per chip, per decode step); weight_gathers and weight_gather_bytes, those whose output has the
+  shape of a weight's block in the decode layout (a gathered weight; the rest gather
+  activations, e.g. logits split over tensor); the program's per-chip bytes
+  (MemoryStats.total) and compile_s."""
+  compiled, seconds = compile_generate(config, mesh, num_layers)
+  gathers = decode_loop_gathers(compiled.as_text())
+  _, params = abstract_params(model_config(config, num_layers), mesh)
+  shardings = jax.tree.leaves(sharding.decode_shardings(params, mesh))
+  blocks = {s.shard_shape(x.shape) for s, x in zip(shardings, jax.tree.leaves(params), strict=True)}
+  weights = [(dims, n) for dims, n in gathers if dims in blocks]
+  stats = _memory_stats(config, mesh, "generate", num_layers, compiled, seconds)
+  return {
+    "decode_layout": config.rollout.decode_layout,
+    "num_layers": stats.num_layers,
+    "mesh_shape": list(stats.mesh_shape),
+    "all_gathers": len(gathers),
+    "gather_bytes": sum(n for _, n in gathers),
+    "weight_gathers": len(weights),
+    "weight_gather_bytes": sum(n for _, n in weights),
+    "bytes_per_chip": stats.total,
+    "compile_s": stats.compile_s,
+    "source": "measured",
+  }
+
+
+def decode_gather_plan(
+  config: ml_collections.ConfigDict, topology: str, fit_layers=(1, 2), log=print
+) -> list[dict]:
+  """`decode_gathers` under each rollout.decode_layout, compiled by the TPU compiler for
+  `topology` at the two depths `fit_layers` and extrapolated linearly to the config's depth
+  (every layer adds the same weights); one JSON line each. Returns the records."""
+  from jax_rlvr import accelerators
+
+  mesh = topology_mesh(config, accelerators.topology_devices(topology))
+  full_depth = model_config(config).num_layers
+  records = []
+  for layout in ("training", "tensor"):
+    config = config.copy_and_resolve_references()
+    config.rollout.decode_layout = layout
+    a, b = (decode_gathers(config, mesh, depth) for depth in fit_layers)
+    t = (full_depth - a["num_layers"]) / (b["num_layers"] - a["num_layers"])
+    full = dict(b, num_layers=full_depth, compile_s=0.0)
+    fields = ("all_gathers", "gather_bytes", "weight_gathers", "weight_gather_bytes")
+    for field in (*fields, "bytes_per_chip"):
+      full[field] = round(a[field] + t * (b[field] - a[field]))
+    full["source"] = f"extrapolated from L={a['num_layers']},{b['num_layers']}"
+    for record in (a, b, full):
+      records.append(dict(record, topology=topology))
+      log(json.dumps(records[-1]))
+  return records

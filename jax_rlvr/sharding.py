@@ -3,6 +3,7 @@
 Mesh axes are ("data", "fsdp", "tensor"): the batch is split over data × fsdp, parameters are
 split over fsdp (their `embed` dimension) and tensor (heads, mlp, vocab). A parameter dimension
 that a mesh axis does not divide stays replicated along that axis (tiny vocabularies, say).
+The rollout decodes with its own layout of the weights (DECODE_RULES: not split over fsdp).
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ LOGICAL_RULES = (
   ("head_dim", None),
   ("length", None),
 )
+
+# The rollout's layout of the weights (rollout.decode_layout = "tensor"): the training rules with
+# `embed` replicated over fsdp. Under LOGICAL_RULES every decode step all-gathers every weight
+# over fsdp (the whole model's bytes per generated token); a decode step reads whole weights
+# split over tensor only, and the fsdp axis still splits the rows. See `decode_shardings`.
+DECODE_RULES = tuple((name, None if name == "embed" else axes) for name, axes in LOGICAL_RULES)
+DECODE_LAYOUTS = ("tensor", "training")
 
 
 def resolve_mesh_shape(shape, num_devices: int) -> tuple[int, ...]:
@@ -105,6 +113,23 @@ def state_shardings(abstract_state: nnx.State, mesh: Mesh, rules=LOGICAL_RULES):
   return jax.tree.map(
     one, specs, abstract_state, is_leaf=lambda x: isinstance(x, (nnx.Variable, PartitionSpec))
   )
+
+
+def decode_shardings(params: nnx.State, mesh: Mesh):
+  """NamedShardings of `params` (Variables carrying logical names) for decoding: DECODE_RULES.
+
+  Resharded once per rollout, not per token (rollout/sampling.py `decode_params`). Cost: a copy
+  of the weights in the compute dtype, split over tensor only, beside the training copy: per chip
+  N·bytes(model.dtype)/tensor, against N·bytes(param_dtype)/(fsdp·tensor) for the training layout.
+  Qwen2.5-Math-7B (7.62B parameters) in bfloat16 on v5p-64 (mesh 1x8x4) adds 15.2 GB / 4 =
+  3.81 GB (3.55 GiB) of a chip's 95 GiB, beside its 0.95 GB of float32 training weights; the
+  training layout instead gathers 3.3 GiB per chip per decode step (docs/benchmarks.md). It
+  does not fit where that copy, the training state and the KV cache exceed a chip's HBM: with
+  tensor 1 every chip holds the whole model (15.2 GB for 7B, more than a 16 GiB v5e chip);
+  rollout.decode_layout = "training" then decodes in the training layout, gathering the weights
+  over fsdp at every step.
+  """
+  return state_shardings(params, mesh, DECODE_RULES)
 
 
 def batch_sharding(mesh: Mesh, ndim: int = 2) -> NamedSharding:

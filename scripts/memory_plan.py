@@ -4,6 +4,8 @@ r"""Per-device memory of a config's RL update and sampler on its target mesh, wi
       [--fit_layers 1,2] [--programs rl_update,generate] [--json_out plan.json]
   python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 --topology v5p-64 \
       [--programs rl_update,generate,eval_generate,prompt_entropy] [--json_out plan.json]
+  python scripts/memory_plan.py --config configs/qwen25_math_7b.py:v5p-64 --topology v5p-64 \
+      --decode_gathers [--fit_layers 1,2]
   python scripts/memory_plan.py --workdir RUN [...]   # the run's own config.json
 
 With --topology (a hardware name such as v5p-64 or a libtpu spelling such as v5p:2x4x4, or the
@@ -13,7 +15,11 @@ on this host, with no accelerator: the config's mesh is laid over the chips
 (its size must be the chip count) and each program prints one JSON line (program, device_kind,
 topology, bytes_per_chip, hbm_bytes, flops, bytes_accessed, model_flops, roofline_s, compile_s,
 ...; jax_rlvr.memory_plan.tpu_record), then one for the GRPO iteration's roofline time and MFU,
-and a table. libtpu allows one process at a time. Without --topology:
+and a table. libtpu allows one process at a time. With --decode_gathers as well, the rollout
+sampler only, under each rollout.decode_layout ("training", then "tensor"), at the two depths of
+--fit_layers (default 1,2) and extrapolated to the full depth: one JSON line each with the
+all-gathers in its decode loop and the bytes they output per chip per decode step
+(jax_rlvr.memory_plan.decode_gather_plan). Without --topology:
 
 Simulates the config's devices on the CPU (XLA_FLAGS=--xla_force_host_platform_device_count=<n>,
 n = config.hardware.num_devices), compiles the programs with abstract inputs only (no weights are
@@ -44,6 +50,9 @@ _JSON_OUT = flags.DEFINE_string("json_out", "", "Also write the rows as JSON to 
 _TOPOLOGY = flags.DEFINE_string(
   "topology", "", "Compile with the TPU compiler for this topology (e.g. v5p-64, v5p:2x2x1)."
 )
+_DECODE_GATHERS = flags.DEFINE_bool(
+  "decode_gathers", False, "With --topology: the all-gathers in the sampler's decode loop."
+)
 
 
 def _num_devices(config) -> int:
@@ -65,8 +74,12 @@ def main(argv):
     os.environ.setdefault("JAX_SKIP_CUDA_CONSTRAINTS_CHECK", "1")
     from jax_rlvr import memory_plan
 
-    programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
-    records = memory_plan.tpu_plan(config, _TOPOLOGY.value, programs)
+    if _DECODE_GATHERS.value:
+      depths = tuple(int(x) for x in _FIT_LAYERS.value) or (1, 2)
+      records = memory_plan.decode_gather_plan(config, _TOPOLOGY.value, depths)
+    else:
+      programs = _PROGRAMS.value if _PROGRAMS.present else memory_plan.TPU_PROGRAMS
+      records = memory_plan.tpu_plan(config, _TOPOLOGY.value, programs)
     if _JSON_OUT.value:
       with open(_JSON_OUT.value, "w") as f:
         json.dump(records, f, indent=2)

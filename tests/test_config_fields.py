@@ -56,11 +56,8 @@ def test_a_run_written_under_old_names_reads_in_current_names():
   assert not any(k.startswith("lambda_") for k in rl)
   assert set(default_config.get_config("smoke").rl) <= set(rl)
   # Fields added since the run read as what it did.
-  assert (rl.controller_reads, config.optim.schedule, config.rollout.engine) == (
-    "previous",
-    "constant",
-    "static",
-  )
+  added = (rl.controller_reads, config.optim.schedule, config.rollout.engine)
+  assert (*added, config.rollout.decode_layout) == ("previous", "constant", "static", "training")
   assert "controller_reads" not in written["rl"]
   for section, fields in default_config.get_config("smoke").items():
     if isinstance(fields, dict) or hasattr(fields, "keys"):

@@ -74,6 +74,7 @@ def test_micro_batches_must_divide_over_the_devices_of_several_processes():
     ("data.template", "chatml_typo", "choose one of"),
     ("optim.schedule", "linear", "choose one of ['constant', 'cosine']"),
     ("optim.final_lr_fraction", 1.5, "use a value in [0, 1]"),
+    ("rollout.decode_layout", "fsdp", "choose one of ['tensor', 'training']"),
   ],
 )
 def test_mesh_eval_template_and_optimiser_fields(field, value, message):

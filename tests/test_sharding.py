@@ -167,3 +167,44 @@ def test_hf_checkpoint_policy_is_born_sharded_with_the_configs_run_choices(tmp_p
     assert value.sharding == target
     np.testing.assert_array_equal(np.asarray(value), np.asarray(original))
   assert sharding.replicated_fraction(params) < 0.01
+
+
+def test_the_decode_layout_gives_the_tokens_of_no_mesh():
+  """Both rollout engines on a 2 × 2 × 2 mesh, weights born FSDP-sharded: with the decode layout
+  (the weights resharded once per rollout, not split over fsdp) and with the training layout,
+  the rows are those of the same call without a mesh."""
+  from jax_rlvr.rollout import engines, sampling
+  from jax_rlvr.rollout.continuous import ContinuousEngine
+
+  cfg = get_preset("tiny", tie_embeddings=False)
+  model = Policy(cfg, rngs=nnx.Rngs(0))
+  model.lm_head[...] = model.lm_head[...] * 10.0  # ~2 nats a token: samples vary
+  graphdef, params = nnx.split(model)
+  rng = np.random.default_rng(0)
+  lens = np.array([7, 4, 1, 5])
+  mask = (np.arange(8)[None] >= 8 - lens[:, None]).astype(np.int32)
+  tokens = np.where(mask, rng.integers(1, 32, size=mask.shape), 0).astype(np.int32)
+  config = sampling.SamplingConfig(max_new_tokens=10, eos_id=(3, 9), num_samples=2)
+  key = jax.random.key(1)
+  want = jax.device_get(
+    engines.StaticEngine().generate(graphdef, params, tokens, mask, key, config)
+  )
+  assert len(set(want.lengths_B.tolist())) > 1
+
+  mesh = sharding.make_mesh((2, 2, 2))
+  sharded = jax.device_put(params, sharding.state_shardings(params, mesh))
+  with jax.set_mesh(mesh):
+    decode = sampling.decode_params(graphdef, sharded, "tensor")
+    specs = [x.sharding.spec for x in jax.tree.leaves(decode)]
+    assert not any("fsdp" in spec for spec in specs)
+    assert any("fsdp" in x.sharding.spec for x in jax.tree.leaves(sharded))
+    assert any("tensor" in spec for spec in specs)
+    for layout in sharding.DECODE_LAYOUTS:
+      for engine in (
+        engines.StaticEngine(decode_layout=layout),
+        ContinuousEngine(slots=3, page_size=4, decode_layout=layout),
+      ):
+        got = jax.device_get(engine.generate(graphdef, sharded, tokens, mask, key, config))
+        np.testing.assert_array_equal(got.response_tokens_BY, want.response_tokens_BY)
+        np.testing.assert_array_equal(got.lengths_B, want.lengths_B)
+        np.testing.assert_allclose(got.policy_logp_BY, want.policy_logp_BY, atol=2e-5)

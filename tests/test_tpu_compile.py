@@ -82,3 +82,25 @@ def test_the_smoke_config_compiles_for_a_v5p_topology():
   )
   assert 0 < iteration["mfu"] < 1
   assert "| rl_update | v5p:2x2x1 | 4x1x1 |" in out
+
+
+@pytest.mark.parametrize("layout", ["training", "tensor"])
+def test_no_weight_is_gathered_in_the_decode_loop_in_the_decode_layout(layout):
+  """The static sampler compiled for v5p:2x2x1 on a 1 × 2 × 2 mesh (fsdp splits the weights):
+  under the training layout its decode loop gathers every matrix of the block at every step;
+  under the decode layout (sharding.DECODE_RULES, resharded once before the prefill) it gathers
+  no weight, only the logits split over tensor (for the draw)."""
+  _libtpu()
+  config = qwen25_math_7b.get_config("smoke")
+  config.mesh.shape = (1, 2, 2)
+  config.rollout.decode_layout = layout
+  mesh = memory_plan.topology_mesh(config, accelerators.topology_devices("v5p:2x2x1"))
+  record = memory_plan.decode_gathers(config, mesh, num_layers=1)
+  if layout == "training":
+    # q, k, v, o, gate, up, down: D = 128 by 4 heads, 2 kv heads of 32, F = 384 over tensor = 2,
+    # gathered in bfloat16.
+    block = 128 * (4 + 2 * 2 + 4) * 32 + 3 * 128 * 384
+    assert record["weight_gathers"] >= 7
+    assert record["weight_gather_bytes"] >= block * 2 // 2
+  else:
+    assert record["weight_gathers"] == 0 and record["weight_gather_bytes"] == 0

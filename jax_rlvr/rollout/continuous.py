@@ -44,6 +44,7 @@ from jax_rlvr.rollout.sampling import (
   SamplingConfig,
   choose_tokens,
   column_keys,
+  decode_params,
   is_eos,
   request_keys,
 )
@@ -56,12 +57,15 @@ _FLOAT_FIELDS = ("sample_logp", "policy_logp", "entropy", "sample_entropy")
 class ContinuousEngine:
   """slots: S, sequences decoded at once. page_size: Z, tokens per KV page. num_pages: pages in
   the pool, the scratch page included (0: enough that no request is ever preempted, the static
-  engine's memory for S rows). prefill_prompts: prompts per prefill call (0: ceil(S / G))."""
+  engine's memory for S rows). prefill_prompts: prompts per prefill call (0: ceil(S / G)).
+  decode_layout: the weights' layout in both programs (sampling.decode_params), resharded once
+  per rollout."""
 
   slots: int
   page_size: int = 16
   num_pages: int = 0
   prefill_prompts: int = 0
+  decode_layout: str = "tensor"
 
   def __post_init__(self):
     if self.slots < 1:
@@ -126,6 +130,7 @@ class ContinuousEngine:
     stop_B = np.full(B, Y, np.int64) if stop_lengths_B is None else np.asarray(stop_lengths_B)
     if stop_B.shape != (B,) or stop_B.min() < 1 or stop_B.max() > Y:
       raise ValueError(f"stop_lengths_B must be {B} lengths in [1, {Y}].")
+    params = decode_params(graphdef, params, self.decode_layout)
     run = _Run(plan, graphdef, params, key, config, tokens_QP, mask_QP, stop_B)
     out = run.finish(prompt_tokens_QP, prompt_mask_QP)
     if stats is not None:

@@ -34,7 +34,10 @@ from jax_rlvr.rollout.sampling import SampleOutput, SamplingConfig
 
 @dataclasses.dataclass(frozen=True)
 class StaticEngine:
-  """The static engine (static.generate) behind the engine interface."""
+  """The static engine (static.generate) behind the engine interface. decode_layout: the
+  weights' layout while decoding (rollout.decode_layout, sampling.decode_params)."""
+
+  decode_layout: str = "tensor"
 
   def generate(
     self,
@@ -49,7 +52,16 @@ class StaticEngine:
     stats: dict | None = None,
   ) -> SampleOutput:
     stop = None if stop_lengths_B is None else jnp.asarray(stop_lengths_B, jnp.int32)
-    out = static.generate(graphdef, params, prompt_tokens_QP, prompt_mask_QP, key, config, stop)
+    out = static.generate(
+      graphdef,
+      params,
+      prompt_tokens_QP,
+      prompt_mask_QP,
+      key,
+      config,
+      stop,
+      decode_layout=self.decode_layout,
+    )
     if stats is not None:
       Q, P = prompt_tokens_QP.shape
       B = Q * config.num_samples
@@ -70,10 +82,16 @@ ENGINES = ("static", "continuous")
 
 def from_config(rollout) -> StaticEngine | ContinuousEngine:
   """The engine config.rollout names (rollout.engine; slots, page_size, num_pages for the
-  continuous one, rollout.slots = 0 meaning all the rows of a rollout batch)."""
+  continuous one, rollout.slots = 0 meaning all the rows of a rollout batch), decoding with the
+  weights in rollout.decode_layout."""
   if rollout.engine == "static":
-    return StaticEngine()
+    return StaticEngine(decode_layout=rollout.decode_layout)
   if rollout.engine == "continuous":
     slots = rollout.slots or rollout.prompts_per_step * rollout.group_size
-    return ContinuousEngine(slots=slots, page_size=rollout.page_size, num_pages=rollout.num_pages)
+    return ContinuousEngine(
+      slots=slots,
+      page_size=rollout.page_size,
+      num_pages=rollout.num_pages,
+      decode_layout=rollout.decode_layout,
+    )
   raise ValueError(f"rollout.engine={rollout.engine!r}: choose one of {ENGINES}.")

@@ -1,8 +1,12 @@
-"""What both rollout engines share: sampling settings, the per-token draw and the output rows.
+"""What both rollout engines share: sampling settings, the weights' decode layout, the per-token
+draw and the output rows.
 
 Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt (num_samples),
 B = Q·G rows, P prompt tokens, Y response tokens (max_new_tokens), V, C candidate tokens after
 top-k / top-p.
+
+Both engines decode with `decode_params`: the weights resharded once per rollout (not split over
+fsdp), so no weight is gathered at every decode step.
 
 Conventions (both engines, jax_rlvr/rollout/static.py and continuous.py):
   * Output row r = q·G + g is sample g of prompt q (prompt-major, contiguous groups for GRPO); it
@@ -19,11 +23,13 @@ Conventions (both engines, jax_rlvr/rollout/static.py and continuous.py):
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
-from flax import struct
+from flax import nnx, struct
 
+from jax_rlvr import sharding
 from jax_rlvr.models import scoring
 
 
@@ -98,6 +104,31 @@ class SampleOutput:
   lengths_B: jax.Array
   finished_B: jax.Array
   num_steps: jax.Array
+
+
+def decode_params(graphdef: nnx.GraphDef, params: nnx.State, layout: str = "tensor") -> nnx.State:
+  """The policy's parameters as both engines decode with them (rollout.decode_layout).
+
+  "tensor": when a mesh whose fsdp axis splits the weights is in context, a copy in the compute
+  dtype (model.dtype, what every matmul casts its weights to anyway, so the values are the
+  same) laid out by `sharding.decode_shardings`: gathered over fsdp once here, so the decode
+  loop gathers none. Without a mesh, or with fsdp = 1 (nothing to gather), `params` unchanged.
+  "training": `params` unchanged (the decode loop gathers every weight over fsdp at every step).
+  Inside jit (the static engine) or outside (the continuous engine: one program per rollout).
+  """
+  if layout not in sharding.DECODE_LAYOUTS:
+    raise ValueError(f"rollout.decode_layout={layout!r}: choose one of {sharding.DECODE_LAYOUTS}.")
+  mesh = jax.sharding.get_abstract_mesh()
+  if layout == "training" or mesh.empty or mesh.shape.get("fsdp", 1) == 1:
+    return params
+  return _in_decode_layout(params, dtype=nnx.merge(graphdef, params).cfg.jnp_dtype)
+
+
+@functools.partial(jax.jit, static_argnames="dtype")
+def _in_decode_layout(params, dtype):
+  params = jax.tree.map(lambda x: x.astype(dtype), params)
+  shardings = sharding.decode_shardings(params, jax.sharding.get_abstract_mesh())
+  return jax.lax.with_sharding_constraint(params, shardings)
 
 
 def sampling_logits(logits_BV: jax.Array, config: SamplingConfig):

@@ -25,6 +25,7 @@ from jax_rlvr.rollout.sampling import (
   SamplingConfig,
   choose_tokens,
   column_keys,
+  decode_params,
   is_eos,
   request_keys,
 )
@@ -71,7 +72,7 @@ def _fill_column(state: _LoopState, keys_B, stop_B, config: SamplingConfig) -> _
   )
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "config"))
+@functools.partial(jax.jit, static_argnames=("graphdef", "config", "decode_layout"))
 def generate(
   graphdef: nnx.GraphDef,
   params: nnx.State,
@@ -80,6 +81,8 @@ def generate(
   key: jax.Array,
   config: SamplingConfig,
   stop_lengths_B: jax.Array | None = None,
+  *,
+  decode_layout: str = "tensor",
 ) -> SampleOutput:
   """Samples `config.num_samples` responses per prompt.
 
@@ -92,11 +95,13 @@ def generate(
     config: static `SamplingConfig`.
     stop_lengths_B: optional int [B]: row b stops after that many tokens even without EOS
       (benchmarks force a length distribution with it); None: Y.
+    decode_layout: rollout.decode_layout, the weights' layout in the prefill and the decode loop
+      (sampling.decode_params): "tensor" reshards them here, once, so the loop gathers none.
 
   Returns:
     `SampleOutput` with B = Q * num_samples rows, prompt-major.
   """
-  policy: Policy = nnx.merge(graphdef, params)
+  policy: Policy = nnx.merge(graphdef, decode_params(graphdef, params, decode_layout))
   G, Y = config.num_samples, config.max_new_tokens
   Q, P = prompt_tokens_QP.shape
   B = Q * G
