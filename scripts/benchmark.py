@@ -5,6 +5,8 @@ r"""Throughput benchmarks; prints one JSON line per measurement.
     [--micro_batches 4] [--mini_batches 1] [--old_logp sampler|recompute] [--share_prompts]
   python scripts/benchmark.py compare [--model DIR | packaged:NAME | PRESET] [--batches 1,8,32,64] \
     [--new_tokens 64] [--train_rows 8 --train_len 128] [--repeats 3] [--table PATH]
+  python scripts/benchmark.py rollout --config FILE[:arg] --requests R --slots S \
+    --lengths lognormal:MEAN:SIGMA:CAP [--seed 0]
 
 `sample`: new tokens per second of `jax_rlvr.rollout.static.generate` (prefill + KV-cache decode
 loop), every row forced to exactly --new_tokens tokens (no EOS), compilation excluded
@@ -19,7 +21,13 @@ alternating 1, 0, the other settings from configs/common.py; compilation exclude
 --batches, and on --train_rows x --train_len tokens the GRPO update (U = --micro_batches, default
 1) and a plain fwd + bwd + AdamW step vs the PyTorch step; --model defaults to random
 smollm2-135m-shape weights. --table writes the Markdown table (see docs/benchmarks.md).
-Every measurement is the median of --repeats timed calls after one untimed call; a call during
+`rollout`: the static and the continuous engine on the same R requests of --config's policy (R / G
+prompts of data.max_prompt_len tokens, G = rollout.group_size), each stopped at a length drawn
+from --lengths, EOS ignored (`jax_rlvr.benchmarks.rollout`): static in batches of S rows, the
+continuous engine in S slots (the same KV memory). One JSON line per engine: engine, requests,
+slots, real_tokens, decoded_slots, slot_utilization, kv_bytes, seconds, real_tokens_per_s,
+tokens_sha256 (equal lines: equal tokens). One untimed run first compiles each engine's programs.
+Every other measurement is the median of --repeats timed calls after one untimed call; a call during
 which other processes used more than --threshold CPU cores is timed again (--max_retimes).
 """
 
@@ -31,6 +39,7 @@ from absl import app, flags
 
 from jax_rlvr import config_files, config_validation
 from jax_rlvr.benchmarks import markdown, side_by_side, single_library, timing
+from jax_rlvr.benchmarks import rollout as rollout_benchmark
 
 # rl.* and optim.* of the update: configs/common.py's base, read by path.
 common = config_files.load_module(
@@ -75,6 +84,12 @@ _THRESHOLD = flags.DEFINE_float(
 _MAX_RETIMES = flags.DEFINE_integer("max_retimes", 3, "Re-timings per measurement.")
 _PEERS = flags.DEFINE_bool("peers", True, "compare: include transformers / PyTorch.")
 _TABLE = flags.DEFINE_string("table", None, "compare: write the Markdown table to this path.")
+_CONFIG = flags.DEFINE_string("config", None, "rollout: a config file[:arg] (its policy).")
+_REQUESTS = flags.DEFINE_integer("requests", 512, "rollout: requests (R = prompts × G).")
+_SLOTS = flags.DEFINE_integer("slots", 32, "rollout: slots (S), and the static engine's batch.")
+_LENGTHS = flags.DEFINE_string(
+  "lengths", "lognormal:64:0.8:256", "rollout: forced lengths, lognormal:MEAN:SIGMA:CAP."
+)
 
 
 def _timer() -> timing.Timer:
@@ -148,7 +163,27 @@ def bench_compare() -> None:
       f.write(markdown.markdown_table(records))
 
 
-_BENCHMARKS = {"sample": bench_sample, "update": bench_update, "compare": bench_compare}
+def bench_rollout() -> None:
+  if not _CONFIG.value:
+    raise app.UsageError("rollout needs --config FILE[:arg].")
+  lengths = rollout_benchmark.Lengths.parse(_LENGTHS.value)
+  config = config_files.get_config(_CONFIG.value)
+  rollout_benchmark.run(
+    config,
+    requests=_REQUESTS.value,
+    slots=_SLOTS.value,
+    lengths=lengths,
+    seed=_SEED.value,
+    log=lambda record: print(json.dumps(record), flush=True),
+  )
+
+
+_BENCHMARKS = {
+  "sample": bench_sample,
+  "update": bench_update,
+  "compare": bench_compare,
+  "rollout": bench_rollout,
+}
 
 
 def main(argv):

@@ -93,8 +93,9 @@ def test_continuous_engine_gives_the_static_rows(
   out = jax.device_get(engine.generate(*toy, *prompts, jax.random.key(1), CONFIG, stats=stats))
   assert_same_rows(static_rows, out)
   assert stats["real_tokens"] == int(static_rows.lengths_B.sum())
-  # Rows ending at their first token never take a slot; every other token is one busy slot-step.
-  assert stats["decoded_slots"] == slots * stats["decode_steps"]
+  # Every slot of every decode step, and every row of every prefill (which draws column 0).
+  n = engine.plan(len(PROMPT_LENS), P, CONFIG)["prefill_prompts"]
+  assert stats["decoded_slots"] == slots * stats["decode_steps"] + n * G * stats["prefills"]
   if num_pages:
     assert stats["preemptions"] > 0 and stats["kv_bytes"] == num_pages * page_size * (
       paged.bytes_per_token(nnx.merge(*toy).cfg)
@@ -118,14 +119,15 @@ def test_forced_stop_lengths_are_the_same_in_both_engines(toy, prompts):
 
 
 def test_a_row_does_not_depend_on_its_neighbours(toy, prompts, static_rows):
-  """Request r's key is fixed by the rollout key and r: prompt 2 alone (its rows are 6-8 of the
-  batch) gives the batch's rows when its requests carry those numbers, which is what lets the
-  continuous engine decode them in any slot and any order."""
+  """Request r's key is fixed by the rollout key and r: prompt 2 alone, its requests numbered
+  6-8 as in the batch, gives the batch's rows 6-8 in either engine, which is what lets the
+  continuous engine decode requests in any slot and any order."""
   tokens, mask = prompts
-  one = jax.device_get(
-    engines.StaticEngine().generate(*toy, tokens, mask, jax.random.key(1), CONFIG)
-  )
-  np.testing.assert_array_equal(one.response_tokens_BY[6:9], static_rows.response_tokens_BY[6:9])
+  for engine in (engines.StaticEngine(), ContinuousEngine(slots=2, page_size=4)):
+    one = jax.device_get(
+      engine.generate(*toy, tokens[2:3], mask[2:3], jax.random.key(1), CONFIG, first_request=6)
+    )
+    np.testing.assert_array_equal(one.response_tokens_BY, static_rows.response_tokens_BY[6:9])
 
 
 def test_engine_errors_come_before_any_compile():

@@ -113,13 +113,14 @@ class ContinuousEngine:
     config: SamplingConfig,
     *,
     stop_lengths_B=None,
+    first_request: int = 0,
     stats: dict | None = None,
   ) -> SampleOutput:
     """The static engine's `generate` (same arguments, same rows), decoded in S slots.
 
     stop_lengths_B: optional int [B], request r stops after that many tokens (at most Y) even
-    without EOS (benchmarks force a length distribution with it). stats: optional dict that
-    receives the rollout's counts (engines.py).
+    without EOS (benchmarks force a length distribution with it). first_request: the number of
+    row 0 (engines.py). stats: optional dict that receives the rollout's counts (engines.py).
     """
     tokens_QP, mask_QP = sharding.global_to_host((prompt_tokens_QP, prompt_mask_QP))
     tokens_QP, mask_QP = np.asarray(tokens_QP, np.int32), np.asarray(mask_QP, np.int32)
@@ -131,7 +132,7 @@ class ContinuousEngine:
     if stop_B.shape != (B,) or stop_B.min() < 1 or stop_B.max() > Y:
       raise ValueError(f"stop_lengths_B must be {B} lengths in [1, {Y}].")
     params = decode_params(graphdef, params, self.decode_layout)
-    run = _Run(plan, graphdef, params, key, config, tokens_QP, mask_QP, stop_B)
+    run = _Run(plan, graphdef, params, key, config, tokens_QP, mask_QP, stop_B, first_request)
     out = run.finish(prompt_tokens_QP, prompt_mask_QP)
     if stats is not None:
       policy_cfg = nnx.merge(graphdef, params).cfg
@@ -146,9 +147,11 @@ class ContinuousEngine:
 class _Run:
   """One rollout's host loop: page pool, queue and slots (NumPy), device state, the two programs."""
 
-  def __init__(self, plan, graphdef, params, key, config, tokens_QP, mask_QP, stop_B):
+  def __init__(self, plan, graphdef, params, key, config, tokens_QP, mask_QP, stop_B, first):
     self.plan, self.graphdef, self.params, self.key = plan, graphdef, params, key
     self.config, self.tokens_QP, self.mask_QP, self.stop_B = config, tokens_QP, mask_QP, stop_B
+    self.first = first  # request number of output row 0
+    self.attention = paged.attention_for(jax.tree.leaves(params)[0].devices().pop().platform)
     self.counts = dict(decode_steps=0, decoded_slots=0, prefills=0, preemptions=0)
     Q, P = tokens_QP.shape
     G, Z = config.num_samples, plan["page_size"]
@@ -179,6 +182,8 @@ class _Run:
   def finish(self, prompt_tokens_QP, prompt_mask_QP) -> SampleOutput:
     while self.ended < self.B:
       self._fill_slots()
+      if self.ended == self.B:  # the last requests ended at their first token
+        break
       if (self.slot_request < 0).all():
         raise RuntimeError("continuous engine: requests wait but none could be placed.")
       self._decode_step()
@@ -265,10 +270,12 @@ class _Run:
       rows,
       np.minimum(self.stop_B, self.config.max_new_tokens)[np.minimum(rows, self.B - 1)],
       self.key,
+      np.int32(self.first),
       config=self.config,
     )
     first_QG, stop_QG = sharding.global_to_host((first_QG, stop_QG))
     self.counts["prefills"] += 1
+    self.counts["decoded_slots"] += n * self.G  # the prefill draws column 0 of n·G rows
     for i, q in enumerate(chosen):
       for g in range(self.G):
         r = q * self.G + g
@@ -345,7 +352,9 @@ class _Run:
       self.copy_src.copy(),
       self.copy_dst.copy(),
       self.key,
+      np.int32(self.first),
       config=self.config,
+      attention=self.attention,
     )
     self.copy_src[:] = SCRATCH
     self.copy_dst[:] = SCRATCH
@@ -398,6 +407,7 @@ def _prefill(
   rows_QG,
   stop_QG,
   key,
+  first_request,
   *,
   config: SamplingConfig,
 ):
@@ -411,16 +421,20 @@ def _prefill(
     tokens_QP, positions_from_mask(mask_QP), mask_QP, contiguous
   )
   logits_QV = policy.logits(h_QPD[:, -1:])[:, 0]
-  cache = paged.write_prompts(cache, contiguous.k, contiguous.v, mask_QP.sum(axis=1), page_table_QW)
+  prompt_keys = [k[:, :P] for k in contiguous.k]
+  prompt_values = [v[:, :P] for v in contiguous.v]
+  cache = paged.write_prompts(cache, prompt_keys, prompt_values, mask_QP.sum(axis=1), page_table_QW)
   rows_B = rows_QG.reshape(-1)
-  keys_B = column_keys(request_keys(key, rows_B), jnp.zeros_like(rows_B))
+  keys_B = column_keys(request_keys(key, first_request + rows_B), jnp.zeros_like(rows_B))
   tokens_B, *fields = choose_tokens(jnp.repeat(logits_QV, G, axis=0), keys_B, config)
   outputs = _write(outputs, rows_B, jnp.zeros_like(rows_B), tokens_B, fields)
   ended_B = is_eos(tokens_B, config) | (stop_QG.reshape(-1) <= 1)
   return cache, outputs, tokens_B.reshape(n, G), ended_B.reshape(n, G)
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "config"), donate_argnums=(2, 3))
+@functools.partial(
+  jax.jit, static_argnames=("graphdef", "config", "attention"), donate_argnums=(2, 3)
+)
 def _decode(
   graphdef,
   params,
@@ -435,16 +449,26 @@ def _decode(
   copy_src_S,
   copy_dst_S,
   key,
+  first_request,
   *,
   config: SamplingConfig,
+  attention: str,
 ):
   """One decode step of every slot: feeds feed_S at positions_S, draws column columns_S of
-  request rows_S. Returns (cache, outputs, tokens_S, ended_S)."""
+  request rows_S; attention is a name of paged.ATTENTION. Returns (cache, outputs, tokens_S,
+  ended_S)."""
   policy: Policy = nnx.merge(graphdef, params)
   cache = paged.copy_pages(cache, copy_src_S, copy_dst_S)
-  h_SD, cache = paged.decode_hidden(policy, feed_S, positions_S, page_table_SW, cache)
+  h_SD, cache = paged.decode_hidden(
+    policy,
+    feed_S,
+    positions_S,
+    page_table_SW,
+    cache,
+    attention=attention,
+  )
   logits_SV = policy.logits(h_SD[:, None])[:, 0]
-  keys_S = column_keys(request_keys(key, rows_S), columns_S)
+  keys_S = column_keys(request_keys(key, first_request + rows_S), columns_S)
   tokens_S, *fields = choose_tokens(logits_SV, keys_S, config)
   outputs = _write(outputs, rows_S, columns_S, tokens_S, fields)
   ended_S = is_eos(tokens_S, config) | (columns_S + 1 >= stop_S)

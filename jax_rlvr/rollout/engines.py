@@ -4,8 +4,9 @@ Shape letters (as in jax_rlvr/__init__.py): Q prompts, G samples per prompt, B =
 prompt tokens.
 
 An engine has `generate(graphdef, params, prompt_tokens_QP, prompt_mask_QP, key, config, *,
-stop_lengths_B=None, stats=None) -> SampleOutput`: Q left-padded prompts in, B rows out, request
-r = q·G + g drawing with its own key (sampling.py), so both engines give the same tokens.
+stop_lengths_B=None, first_request=0, stats=None) -> SampleOutput`: Q left-padded prompts in, B
+rows out, request r = first_request + q·G + g drawing with its own key (sampling.py), so both
+engines give the same tokens.
 `stats`, if a dict, receives the rollout's counts: decode_steps, decoded_slots (every slot of
 every decode step, busy or not), real_tokens, kv_bytes, and the continuous engine's prefills and
 preemptions.
@@ -49,6 +50,7 @@ class StaticEngine:
     config: SamplingConfig,
     *,
     stop_lengths_B=None,
+    first_request: int = 0,
     stats: dict | None = None,
   ) -> SampleOutput:
     stop = None if stop_lengths_B is None else jnp.asarray(stop_lengths_B, jnp.int32)
@@ -60,6 +62,7 @@ class StaticEngine:
       key,
       config,
       stop,
+      first_request,
       decode_layout=self.decode_layout,
     )
     if stats is not None:

@@ -81,6 +81,7 @@ def generate(
   key: jax.Array,
   config: SamplingConfig,
   stop_lengths_B: jax.Array | None = None,
+  first_request=0,
   *,
   decode_layout: str = "tensor",
 ) -> SampleOutput:
@@ -95,6 +96,8 @@ def generate(
     config: static `SamplingConfig`.
     stop_lengths_B: optional int [B]: row b stops after that many tokens even without EOS
       (benchmarks force a length distribution with it); None: Y.
+    first_request: the number of row 0 (a batch that is part of a larger rollout): row b draws
+      as request first_request + b.
     decode_layout: rollout.decode_layout, the weights' layout in the prefill and the decode loop
       (sampling.decode_params): "tensor" reshards them here, once, so the loop gathers none.
 
@@ -107,7 +110,7 @@ def generate(
   B = Q * G
   prompt_tokens_QP = prompt_tokens_QP.astype(jnp.int32)
   prompt_mask_QP = prompt_mask_QP.astype(jnp.int32)
-  keys_B = request_keys(key, jnp.arange(B, dtype=jnp.int32))
+  keys_B = request_keys(key, first_request + jnp.arange(B, dtype=jnp.int32))
   stop_B = jnp.full((B,), Y, jnp.int32) if stop_lengths_B is None else stop_lengths_B
 
   # The last sampled token is never fed back, so P + Y - 1 slots suffice.
