@@ -6,7 +6,7 @@ prompt tokens.
 An engine has `generate(graphdef, params, prompt_tokens_QP, prompt_mask_QP, key, config, *,
 stop_lengths_B=None, first_request=0, stats=None) -> SampleOutput`: Q left-padded prompts in, B
 rows out, request r = first_request + q·G + g drawing with its own key (sampling.py), so both
-engines give the same tokens.
+engines give the same tokens, up to a draw within float rounding of a boundary (continuous.py).
 `stats`, if a dict, receives the rollout's counts: decode_steps, decoded_slots (every slot of
 every decode step, busy or not), real_tokens, kv_bytes, and the continuous engine's prefills and
 preemptions.
